@@ -1,0 +1,53 @@
+// Metainfo: a parsed, validated, sanitized .torrent (BEP 3, 12, 19, 27, 47).
+// Parsing is pure (bytes in, Metainfo or Error out) and bounded by MetainfoLimits.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/file_layout.hpp"
+#include "cache/result.hpp"
+#include "cache/sha1.hpp"
+
+namespace torfs {
+
+struct MetainfoLimits {
+  std::size_t max_torrent_size = 10 * 1024 * 1024;  // bytes of the whole .torrent
+  std::size_t max_depth = 100;                       // bencode nesting
+  std::size_t max_tokens = 4'000'000;                // bencode tokens (ints, strings, lists, dicts)
+  std::size_t max_files = 1'000'000;
+  std::uint32_t min_piece_length = 16 * 1024;
+  std::uint32_t max_piece_length = 256 * 1024 * 1024;
+};
+
+struct Metainfo {
+  std::string name;  // sanitized; the torrent's root directory (multi-file) or file name
+  Sha1Hash info_hash{};
+  std::string info_bytes;  // the exact bencoded info dictionary as it appeared (for BEP 9)
+  std::vector<Sha1Hash> piece_hashes;
+  FileLayout layout;
+  bool multi_file = false;
+  std::vector<std::vector<std::string>> tracker_tiers;  // BEP 12; a lone `announce` is one tier
+  std::vector<std::string> web_seeds;                   // BEP 19 url-list
+  bool is_private = false;                              // BEP 27
+  std::string comment;
+  std::string created_by;
+  std::optional<std::int64_t> creation_date;
+  // What sanitizing changed (renamed paths, dropped duplicates...), for `torfs info` to show.
+  std::vector<std::string> warnings;
+};
+
+// Parses a whole .torrent file's bytes.
+Result<Metainfo> parse_metainfo(std::string_view bytes, const MetainfoLimits& limits = {});
+// Parses a bare info dictionary (from ut_metadata); checks it hashes to `expected`.
+Result<Metainfo> parse_info_dict(std::string_view info_bytes, const Sha1Hash& expected,
+                                 const MetainfoLimits& limits = {});
+// Reads a file (refusing ones over limits.max_torrent_size) and parses it.
+Result<Metainfo> load_metainfo_file(const std::filesystem::path& path,
+                                    const MetainfoLimits& limits = {});
+
+}  // namespace torfs

@@ -1,0 +1,51 @@
+// torfs: mount torrents as a filesystem. Subcommands live in tools/cmd_*.cpp.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <utility>
+#include <vector>
+
+#include "tools/command.hpp"
+
+namespace torfs::tools {
+namespace {
+std::vector<std::pair<int, CommandSetup>>& registry() {
+  static std::vector<std::pair<int, CommandSetup>> commands;
+  return commands;
+}
+}  // namespace
+
+CommandRegistration::CommandRegistration(int order, CommandSetup setup) {
+  registry().emplace_back(order, setup);
+}
+
+void fail(const std::string& message, int exit_code) {
+  std::fprintf(stderr, "torfs: %s\n", message.c_str());
+  throw CLI::RuntimeError(exit_code);
+}
+
+bool progress_on_terminal() { return isatty(STDERR_FILENO) && !std::getenv("TORFS_NO_PROGRESS"); }
+
+}  // namespace torfs::tools
+
+int main(int argc, char** argv) {
+  CLI::App app{"torfs: mount a torrent as a read-only filesystem while it downloads"};
+  app.set_version_flag("--version", std::string("torfs ") + TORFS_VERSION);
+  app.require_subcommand(1);
+  auto& commands = torfs::tools::registry();
+  std::stable_sort(commands.begin(), commands.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [order, setup] : commands) setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "torfs: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
