@@ -1,4 +1,5 @@
 // torfs: mount torrents as a filesystem. Subcommands live in tools/cmd_*.cpp.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,7 +32,20 @@ bool progress_on_terminal() { return isatty(STDERR_FILENO) && !std::getenv("TORF
 
 }  // namespace torfs::tools
 
+namespace {
+// Data files stay open for the life of a torrent (their fds back FUSE splice replies), so a
+// torrent with thousands of files needs more than the usual soft limit of 1024.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  raise_fd_limit();
   CLI::App app{"torfs: mount a torrent as a read-only filesystem while it downloads"};
   app.set_version_flag("--version", std::string("torfs ") + TORFS_VERSION);
   app.require_subcommand(1);
