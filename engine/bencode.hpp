@@ -19,8 +19,8 @@
 namespace torfs::bencode {
 
 struct Limits {
-  std::size_t max_depth = 100;        // nesting of lists/dicts
-  std::size_t max_tokens = 1'000'000;  // values of any kind
+  std::size_t max_depth = 100;              // nesting of lists/dicts
+  std::size_t max_tokens = 1'000'000;       // values of any kind
   std::size_t max_size = 10 * 1024 * 1024;  // input bytes
   // Strict: dict keys sorted and unique, integers canonical (no leading zeros, no "-0"),
   // nothing after the top-level value. Non-strict accepts unsorted keys (the first of equal
@@ -41,7 +41,7 @@ class Node {
   bool is_list() const { return type() == Type::list; }
   bool is_dict() const { return type() == Type::dict; }
 
-  std::int64_t as_int() const;          // precondition: is_int()
+  std::int64_t as_int() const;         // precondition: is_int()
   std::string_view as_string() const;  // precondition: is_string()
   std::size_t size() const;            // elements of a list, pairs of a dict, else 0
 
@@ -58,6 +58,13 @@ class Node {
   std::optional<Node> find_list(std::string_view key) const;
   std::optional<Node> find_dict(std::string_view key) const;
 
+  // Iteration in input order, O(1) per step (at(i) and key_at(i) walk i siblings). Empty
+  // ranges for values of another type.
+  class Elements;
+  class Items;
+  Elements elements() const;  // list elements
+  Items items() const;        // dict pairs
+
   // The exact encoded bytes of this value as they appear in the input (e.g. the info dict).
   std::string_view raw() const;
   // Byte offset of this value in the input.
@@ -70,25 +77,88 @@ class Node {
   std::uint32_t token_;
 };
 
-class Document {
- public:
-  Node root() const { return Node(this, 0); }
+struct DictItem {
+  std::string_view key;
+  Node value;
+};
 
-  struct Token {
-    Type type;
-    std::uint32_t next;  // index of the token after this value and all its children
-    std::uint32_t count;  // list elements / dict pairs
-    std::size_t begin;    // offset of the value's first byte in the input
-    std::size_t end;      // one past its last byte
-    std::int64_t integer;            // for integers
-    std::size_t str_begin, str_len;  // for strings: the payload
+// Forward ranges over a list's elements / a dict's pairs (see Node::elements/items).
+class Node::Elements {
+ public:
+  class iterator {
+   public:
+    Node operator*() const { return Node(doc_, token_); }
+    iterator& operator++();
+    bool operator==(const iterator& o) const { return token_ == o.token_; }
+
+   private:
+    friend class Elements;
+    iterator(const Document* doc, std::uint32_t token) : doc_(doc), token_(token) {}
+    const Document* doc_;
+    std::uint32_t token_;
   };
+  iterator begin() const { return iterator(doc_, first_); }
+  iterator end() const { return iterator(doc_, last_); }
 
  private:
   friend class Node;
-  friend Result<Document> decode(std::string_view, const Limits&);
+  Elements(const Document* doc, std::uint32_t first, std::uint32_t last)
+      : doc_(doc), first_(first), last_(last) {}
+  const Document* doc_;
+  std::uint32_t first_, last_;
+};
+
+class Node::Items {
+ public:
+  class iterator {
+   public:
+    DictItem operator*() const;
+    iterator& operator++();
+    bool operator==(const iterator& o) const { return token_ == o.token_; }
+
+   private:
+    friend class Items;
+    iterator(const Document* doc, std::uint32_t token) : doc_(doc), token_(token) {}
+    const Document* doc_;
+    std::uint32_t token_;  // the key token of the current pair
+  };
+  iterator begin() const { return iterator(doc_, first_); }
+  iterator end() const { return iterator(doc_, last_); }
+
+ private:
+  friend class Node;
+  Items(const Document* doc, std::uint32_t first, std::uint32_t last)
+      : doc_(doc), first_(first), last_(last) {}
+  const Document* doc_;
+  std::uint32_t first_, last_;
+};
+
+class Document {
+ public:
+  // One decoded value. 40 bytes, no heap: a document is one flat vector of these.
+  struct Token {
+    std::size_t begin;    // offset of the value's first byte in the input
+    std::size_t end;      // one past its last byte
+    std::int64_t value;   // integer: the value; string: offset of the payload (ends at `end`)
+    std::uint32_t next;   // index of the token after this value and all its children
+    std::uint32_t count;  // list elements / dict pairs
+    Type type;
+  };
+
+  Node root() const { return Node(this, 0); }
+  // The input the document views (kept alive by the caller) and its flat token table.
+  std::string_view input() const { return input_; }
+  const std::vector<Token>& tokens() const { return tokens_; }
+  // True when every dict's keys were sorted and unique, i.e. encode(to_value(root())) would
+  // reproduce the input. Always true after a strict decode (which rejects anything else).
+  bool canonical() const { return canonical_; }
+
+ private:
+  friend class Node;
+  friend class Parser;
   std::string_view input_;
   std::vector<Token> tokens_;
+  bool canonical_ = true;
 };
 
 // Decodes exactly one value spanning the whole input.

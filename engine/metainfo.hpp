@@ -41,7 +41,14 @@ struct Metainfo {
   std::vector<std::string> warnings;
 };
 
-// Parses a whole .torrent file's bytes.
+// Parses a whole .torrent file's bytes. Accepts what real clients write: unsorted keys (the
+// first of duplicates wins) and bytes after the top-level dict (warned about); the info-hash is
+// over the info dict's bytes exactly as they appear. Piece length: within the limits and a
+// power of two or a multiple of 16 KiB. Rejects (naming the key and value) negative sizes, a
+// total above 2^63-1, a `pieces` length that is not 20 * ceil(total / piece length), and
+// torrents with no files or a total size of 0. Paths are sanitized (engine/path_sanitizer.hpp),
+// an unusable name becomes the hex info-hash; every change is listed in `warnings`.
+// Errors: invalid_argument, or value_too_large for a limit.
 Result<Metainfo> parse_metainfo(std::string_view bytes, const MetainfoLimits& limits = {});
 // Parses a bare info dictionary (from ut_metadata); checks it hashes to `expected`.
 Result<Metainfo> parse_info_dict(std::string_view info_bytes, const Sha1Hash& expected,

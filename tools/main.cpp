@@ -56,7 +56,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help, --version and command failures (RuntimeError) keep their own codes; any other
+    // parse error is a usage error: exit status 2, as in most Unix tools.
+    const int code = app.exit(e);
+    const bool usage_error = code != 0 && dynamic_cast<const CLI::RuntimeError*>(&e) == nullptr;
+    return usage_error ? 2 : code;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "torfs: %s\n", e.what());
     return 1;
