@@ -1,0 +1,219 @@
+#include "engine/net/http_tracker.hpp"
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <optional>
+#include <set>
+
+#include "engine/net/tracker_resolve.hpp"
+
+namespace torfs {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kReadBufferLimit = 64 * 1024;
+
+struct Target {
+  bool tls = false;
+  std::string host;         // without brackets: for DNS, SNI and certificate checks
+  std::string host_header;  // as in the URL, with the port when given
+  std::uint16_t port = 0;
+  std::string target;  // path and query
+};
+
+struct Reply {
+  unsigned status = 0;
+  std::string reason;
+  std::string location;
+  std::string body;
+};
+
+Error http_error(const std::string& host, std::string what) {
+  return make_error(std::errc::protocol_error, "HTTP tracker " + host + ": " + std::move(what));
+}
+
+Error io_error(const std::string& host, std::string_view step,
+               const boost::system::error_code& ec) {
+  if (ec == beast::error::timeout) {
+    return make_error(std::errc::timed_out,
+                      "HTTP tracker " + host + ": timed out (" + std::string(step) + ")");
+  }
+  return Error{static_cast<std::error_code>(ec),
+               "HTTP tracker " + host + ": " + std::string(step) + " failed: " + ec.message()};
+}
+
+// URLs in messages are cut short: announce URLs are long and may carry a passkey at the end.
+std::string shorten(std::string_view url) {
+  return url.size() <= 120 ? std::string(url) : std::string(url.substr(0, 120)) + "...";
+}
+
+Result<Target> parse_target(std::string_view url) {
+  const auto u = boost::urls::parse_uri(url);
+  if (!u) {
+    return make_error(std::errc::invalid_argument, "malformed tracker URL " + shorten(url));
+  }
+  std::string scheme(u->scheme());
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), ::tolower);
+  Target t;
+  if (scheme == "https") {
+    t.tls = true;
+  } else if (scheme != "http") {
+    return make_error(std::errc::protocol_not_supported,
+                      "unsupported scheme in tracker URL " + shorten(url));
+  }
+  t.host = u->host_address();
+  t.port = u->has_port() ? u->port_number() : (t.tls ? 443 : 80);
+  if (t.host.empty() || t.port == 0) {
+    return make_error(std::errc::invalid_argument, "no host or port in " + shorten(url));
+  }
+  t.host_header = std::string(u->encoded_host_and_port());
+  t.target = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
+  if (u->has_query()) t.target += "?" + std::string(u->encoded_query());
+  return t;
+}
+
+// Writes the GET and reads the response. Timeouts come from the tcp_stream's deadline.
+template <class Stream>
+asio::awaitable<Result<Reply>> exchange(Stream& stream, const Target& t, std::size_t max_body) {
+  http::request<http::empty_body> req{http::verb::get, t.target, 11};
+  req.set(http::field::host, t.host_header);
+  req.set(http::field::user_agent, "torfs/0.1");
+  req.set(http::field::accept_encoding, "identity");
+  req.set(http::field::connection, "close");
+  auto [write_ec, written] =
+      co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+  if (write_ec) co_return io_error(t.host, "sending request", write_ec);
+
+  beast::flat_buffer buffer(kReadBufferLimit);
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_body);
+  parser.header_limit(kHeaderLimit);
+  auto [read_ec, read] =
+      co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  if (read_ec == http::error::body_limit) {
+    co_return http_error(t.host, "response body exceeds " + std::to_string(max_body) + " bytes");
+  }
+  if (read_ec) co_return io_error(t.host, "reading response", read_ec);
+  auto& res = parser.get();
+  Reply reply;
+  reply.status = res.result_int();
+  reply.reason = std::string(res.reason());
+  reply.location = std::string(res[http::field::location]);
+  reply.body = std::move(res.body());
+  co_return reply;
+}
+
+asio::awaitable<Result<Reply>> fetch_once(const Target& t, Clock::time_point deadline,
+                                          const TrackerConfig& config) {
+  auto resolved = co_await resolve_host(t.host, deadline);
+  if (!resolved) co_return std::move(resolved).take_error();
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& address : *resolved)
+    endpoints.emplace_back(address, t.port);
+
+  auto ex = co_await asio::this_coro::executor;
+  if (!t.tls) {
+    beast::tcp_stream stream(ex);
+    stream.expires_at(deadline);
+    auto [ec, ep] = co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return io_error(t.host, "connecting", ec);
+    co_return co_await exchange(stream, t, config.http_max_body);
+  }
+
+  std::optional<asio::ssl::context> ctx;
+  try {
+    ctx.emplace(asio::ssl::context::tls_client);
+  } catch (const boost::system::system_error&) {
+    ctx.reset();  // reported below: no co_return inside a handler
+  }
+  if (!ctx) co_return http_error(t.host, "cannot create a TLS context");
+  boost::system::error_code ssl_ec;
+  ctx->set_default_verify_paths(ssl_ec);
+  if (!config.ca_file.empty() && !ssl_ec) ctx->load_verify_file(config.ca_file, ssl_ec);
+  if (ssl_ec) co_return io_error(t.host, "loading CA certificates", ssl_ec);
+  beast::ssl_stream<beast::tcp_stream> stream(ex, *ctx);
+  stream.set_verify_mode(asio::ssl::verify_peer);
+  stream.set_verify_callback(asio::ssl::host_name_verification(t.host));
+  boost::system::error_code literal_ec;
+  asio::ip::make_address(t.host, literal_ec);
+  if (literal_ec && !SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str())) {
+    co_return http_error(t.host, "cannot set TLS server name");
+  }
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  auto [ec, ep] = co_await beast::get_lowest_layer(stream).async_connect(
+      endpoints, asio::as_tuple(asio::use_awaitable));
+  if (ec) co_return io_error(t.host, "connecting", ec);
+  auto [hs_ec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                                 asio::as_tuple(asio::use_awaitable));
+  if (hs_ec) co_return io_error(t.host, "TLS handshake", hs_ec);
+  co_return co_await exchange(stream, t, config.http_max_body);
+}
+
+bool is_redirect(unsigned status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+Result<std::string> redirect_target(const std::string& base, const std::string& location) {
+  const auto base_url = boost::urls::parse_uri(base);
+  const auto ref = boost::urls::parse_uri_reference(location);
+  if (!base_url || !ref) {
+    return make_error(std::errc::protocol_error,
+                      "malformed redirect Location: " + shorten(location));
+  }
+  boost::urls::url dest;
+  if (!boost::urls::resolve(*base_url, *ref, dest)) {
+    return make_error(std::errc::protocol_error,
+                      "unresolvable redirect Location: " + shorten(location));
+  }
+  dest.remove_fragment();
+  return std::string(dest.buffer());
+}
+
+}  // namespace
+
+asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, TrackerConfig config) {
+  const auto deadline = Clock::now() + config.http_timeout;
+  std::set<std::string> visited{url};
+  for (int redirects = 0;; ++redirects) {
+    auto target = parse_target(url);
+    if (!target) co_return std::move(target).take_error();
+    auto reply = co_await fetch_once(*target, deadline, config);
+    if (!reply) co_return std::move(reply).take_error();
+    if (is_redirect(reply->status) && !reply->location.empty()) {
+      if (redirects >= config.http_max_redirects) {
+        co_return http_error(
+            target->host, "more than " + std::to_string(config.http_max_redirects) + " redirects");
+      }
+      auto next = redirect_target(url, reply->location);
+      if (!next) co_return std::move(next).take_error();
+      if (!visited.insert(*next).second) {
+        co_return http_error(target->host, "redirect loop at " + shorten(*next));
+      }
+      url = std::move(*next);
+      continue;
+    }
+    auto parsed = parse_http_announce_response(reply->body);
+    if (reply->status == 200) co_return parsed;
+    // Some trackers send their `failure reason` with an error status; prefer that text.
+    if (!parsed && parsed.error().code == std::make_error_code(std::errc::connection_refused)) {
+      co_return parsed;
+    }
+    co_return http_error(target->host, "HTTP status " + std::to_string(reply->status) + " " +
+                                           reply->reason.substr(0, 100));
+  }
+}
+
+}  // namespace torfs
