@@ -7,6 +7,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <utility>
+#include <vector>
 
 namespace torfs::tools {
 
@@ -17,6 +19,9 @@ struct CommandRegistration {
   // mount 60, status 70).
   CommandRegistration(int order, CommandSetup setup);
 };
+
+// Every registered command with its order (main() sorts and adds them).
+std::vector<std::pair<int, CommandSetup>>& registry();
 
 // Prints "torfs: <message>" to stderr and throws CLI::RuntimeError(exit_code).
 [[noreturn]] void fail(const std::string& message, int exit_code = 1);

@@ -144,7 +144,7 @@ JsonWriter& JsonWriter::begin_array() {
   return *this;
 }
 
-JsonWriter& JsonWriter::close(bool object, char c) {
+JsonWriter& JsonWriter::close([[maybe_unused]] bool object, char c) {
   assert(!stack_.empty() && stack_.back().object == object && !stack_.back().after_key);
   const bool empty = stack_.back().empty;
   stack_.pop_back();

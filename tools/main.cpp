@@ -4,33 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <iostream>
-#include <utility>
-#include <vector>
 
 #include "tools/command.hpp"
-
-namespace torfs::tools {
-namespace {
-std::vector<std::pair<int, CommandSetup>>& registry() {
-  static std::vector<std::pair<int, CommandSetup>> commands;
-  return commands;
-}
-}  // namespace
-
-CommandRegistration::CommandRegistration(int order, CommandSetup setup) {
-  registry().emplace_back(order, setup);
-}
-
-void fail(const std::string& message, int exit_code) {
-  std::fprintf(stderr, "torfs: %s\n", message.c_str());
-  throw CLI::RuntimeError(exit_code);
-}
-
-bool progress_on_terminal() { return isatty(STDERR_FILENO) && !std::getenv("TORFS_NO_PROGRESS"); }
-
-}  // namespace torfs::tools
 
 namespace {
 // Data files stay open for the life of a torrent (their fds back FUSE splice replies), so a
@@ -52,7 +27,8 @@ int main(int argc, char** argv) {
   auto& commands = torfs::tools::registry();
   std::stable_sort(commands.begin(), commands.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [order, setup] : commands) setup(app);
+  for (auto& [order, setup] : commands)
+    setup(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
