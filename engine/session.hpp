@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/result.hpp"
@@ -16,6 +17,9 @@
 
 namespace torfs {
 
+// Severity of an engine log line (see SessionConfig::log).
+enum class LogLevel : std::uint8_t { debug, info, warning, error };
+
 struct SessionConfig {
   std::string listen = "0.0.0.0:0";  // ADDR:PORT for incoming peers; port 0 = any free port
   std::uint64_t max_upload_rate = 0;    // bytes/s shared by all peers; 0 = unlimited
@@ -23,6 +27,11 @@ struct SessionConfig {
   // SQLite completion store; empty = $XDG_DATA_HOME/torfs/torfs.db (~/.local/share/...).
   std::filesystem::path state_db;
   unsigned worker_threads = 0;  // hashing + disk I/O; 0 = number of cores
+  // Engine log lines. Called from the engine thread and disk workers, one call at a time;
+  // must not block for long. Empty: warnings and errors go to stderr.
+  std::function<void(LogLevel, std::string_view)> log;
+  // Peers per torrent (outgoing + incoming).
+  std::uint32_t max_peers_per_torrent = 50;
 };
 
 struct TorrentConfig {

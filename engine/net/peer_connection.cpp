@@ -1,0 +1,295 @@
+#include "engine/net/peer_connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "engine/net/rate_limiter.hpp"
+#include "engine/net/torrent_impl.hpp"
+
+namespace torfs {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::size_t kReadBuffer = 128 * 1024;
+constexpr auto kConnectTimeout = 10s;
+constexpr auto kHandshakeTimeout = 10s;
+constexpr auto kIdleTimeout = 120s;
+constexpr auto kKeepAliveInterval = 60s;
+constexpr auto kRequestTimeout = 30s;
+constexpr auto token = asio::as_tuple(asio::use_awaitable);
+}  // namespace
+
+PeerConnection::PeerConnection(TorrentImpl& torrent, tcp::socket socket, PeerKey key,
+                               tcp::endpoint remote, bool outgoing)
+    : torrent_(&torrent),
+      socket_(std::move(socket)),
+      wake_(socket_.get_executor()),
+      watchdog_timer_(socket_.get_executor()),
+      key_(key),
+      remote_(std::move(remote)),
+      outgoing_(outgoing) {}
+
+PeerConnection::~PeerConnection() = default;
+
+std::string PeerConnection::name() const {
+  return remote_.address().to_string() + ":" + std::to_string(remote_.port());
+}
+
+void PeerConnection::start(std::optional<wire::Handshake> theirs) {
+  upload_limit_ = torrent_->context().upload_limit;
+  download_limit_ = torrent_->context().download_limit;
+  connected_at = Clock::now();
+  last_recv_ = last_send_ = last_block = connected_at;
+  asio::co_spawn(socket_.get_executor(), run(std::move(theirs)), asio::detached);
+}
+
+void PeerConnection::close(std::string_view reason) {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  wake_.cancel();
+  watchdog_timer_.cancel();
+  TorrentImpl* t = torrent_;
+  torrent_ = nullptr;
+  t->on_peer_closed(*this, reason);
+}
+
+asio::awaitable<void> PeerConnection::run(std::optional<wire::Handshake> theirs) {
+  auto self = shared_from_this();
+  if (outgoing_) {
+    asio::steady_timer timer(socket_.get_executor());
+    timer.expires_after(kConnectTimeout);
+    auto r = co_await (socket_.async_connect(remote_, token) || timer.async_wait(token));
+    if (closed_) co_return;
+    if (r.index() == 1) co_return close("connect timed out");
+    if (auto [ec] = std::get<0>(r); ec) co_return close("connect: " + ec.message());
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+  }
+  if (!co_await exchange_handshakes(std::move(theirs)) || closed_) co_return;
+  handshake_done = true;
+  if (!torrent_->on_peer_handshake(*this)) co_return close("refused after handshake");
+  asio::co_spawn(socket_.get_executor(), writer(), asio::detached);
+  asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+  co_await reader();
+}
+
+asio::awaitable<bool> PeerConnection::exchange_handshakes(std::optional<wire::Handshake> theirs) {
+  wire::Handshake ours;
+  ours.set_fast();
+  ours.set_extensions();
+  ours.info_hash = torrent_->info_hash();
+  ours.peer_id = torrent_->context().peer_id;
+  char out[wire::kHandshakeSize];
+  wire::write_handshake(ours, out);
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_after(kHandshakeTimeout);
+  auto w =
+      co_await (asio::async_write(socket_, asio::buffer(out), token) || timer.async_wait(token));
+  if (closed_) co_return false;
+  if (w.index() == 1 || std::get<0>(std::get<0>(w))) {
+    close("sending the handshake failed");
+    co_return false;
+  }
+  if (theirs) {
+    handshake = *theirs;
+    co_return true;
+  }
+  char in[wire::kHandshakeSize];
+  // The first 20 bytes alone first: something that is not BitTorrent (MSE) is refused early.
+  auto r =
+      co_await (asio::async_read(socket_, asio::buffer(in, 20), token) || timer.async_wait(token));
+  if (closed_) co_return false;
+  if (r.index() == 1) {
+    close("handshake timed out");
+    co_return false;
+  }
+  if (const auto ec = std::get<0>(std::get<0>(r)); ec || !wire::handshake_prefix_valid({in, 20})) {
+    close(ec ? "handshake: " + ec.message() : std::string("not a BitTorrent handshake"));
+    co_return false;
+  }
+  auto r2 = co_await (asio::async_read(socket_, asio::buffer(in + 20, 48), token) ||
+                      timer.async_wait(token));
+  if (closed_) co_return false;
+  if (r2.index() == 1 || std::get<0>(std::get<0>(r2))) {
+    close("handshake incomplete");
+    co_return false;
+  }
+  auto hs = wire::parse_handshake({in, sizeof in});
+  if (!hs) {
+    close(hs.error().message);
+    co_return false;
+  }
+  if (hs->info_hash != torrent_->info_hash()) {
+    close("handshake for another torrent");
+    co_return false;
+  }
+  handshake = *hs;
+  co_return true;
+}
+
+asio::awaitable<void> PeerConnection::reader() {
+  auto self = shared_from_this();
+  rbuf_.resize(kReadBuffer);
+  for (;;) {
+    auto [ec, n] = co_await socket_.async_read_some(
+        asio::buffer(rbuf_.data() + rbuf_end_, rbuf_.size() - rbuf_end_), token);
+    if (closed_) co_return;
+    if (ec) co_return close(ec == asio::error::eof ? "closed by peer" : ec.message());
+    rbuf_end_ += n;
+    last_recv_ = Clock::now();
+    if (download_limit_ && download_limit_->limited()) {
+      co_await download_limit_->acquire(n);
+      if (closed_) co_return;
+    }
+    if (!drain_messages() || closed_) co_return;
+    torrent_->on_read_batch(*this);
+    if (closed_) co_return;
+  }
+}
+
+bool PeerConnection::drain_messages() {
+  std::size_t pos = 0;
+  wire::Message msg;
+  for (;;) {
+    const wire::ParseResult r =
+        wire::parse_message(std::string_view(rbuf_.data() + pos, rbuf_end_ - pos), msg);
+    if (r.status == wire::ParseStatus::error) {
+      close(std::string("protocol violation: ") + r.error);
+      return false;
+    }
+    if (r.status == wire::ParseStatus::need_more) {
+      std::memmove(rbuf_.data(), rbuf_.data() + pos, rbuf_end_ - pos);
+      rbuf_end_ -= pos;
+      // A message larger than the buffer (big bitfield, extension message): grow for it,
+      // shrink back once the buffer is drained of it.
+      if (r.size > rbuf_.size())
+        rbuf_.resize(r.size);
+      else if (rbuf_.size() > kReadBuffer && rbuf_end_ <= kReadBuffer && r.size <= kReadBuffer)
+        rbuf_.resize(kReadBuffer);
+      return true;
+    }
+    if (const char* error = torrent_->on_message(*this, msg)) {
+      close(std::string("protocol violation: ") + error);
+      return false;
+    }
+    if (closed_) return false;
+    pos += r.size;
+  }
+}
+
+asio::awaitable<void> PeerConnection::writer() {
+  auto self = shared_from_this();
+  for (;;) {
+    if (closed_) co_return;
+    if (out_.empty()) {
+      writer_waiting_ = true;
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(token);
+      writer_waiting_ = false;
+      continue;
+    }
+    std::swap(out_, sending_);
+    // Under an upload limit, write in 64 KiB slices paid for one at a time, so the rate stays
+    // smooth however much is queued.
+    const bool limited = upload_limit_ && upload_limit_->limited();
+    const std::size_t slice = limited ? std::size_t{64 * 1024} : sending_.size();
+    for (std::size_t off = 0; off < sending_.size();) {
+      const std::size_t n = std::min(slice, sending_.size() - off);
+      if (limited) {
+        co_await upload_limit_->acquire(n);
+        if (closed_) co_return;
+      }
+      auto [ec, written] =
+          co_await asio::async_write(socket_, asio::buffer(sending_.data() + off, n), token);
+      if (closed_) co_return;
+      if (ec) co_return close("write: " + ec.message());
+      off += written;
+    }
+    sending_.clear();
+    last_send_ = Clock::now();
+    torrent_->on_write_done(*this);
+  }
+}
+
+asio::awaitable<void> PeerConnection::watchdog() {
+  auto self = shared_from_this();
+  for (;;) {
+    watchdog_timer_.expires_after(5s);
+    co_await watchdog_timer_.async_wait(token);
+    if (closed_) co_return;
+    const auto now = Clock::now();
+    if (now - last_recv_ > kIdleTimeout) co_return close("idle timeout");
+    if (now - last_send_ > kKeepAliveInterval && send_buffer_size() == 0) {
+      wire::write_keep_alive(reserve(wire::kKeepAliveSize));
+      wake_writer();
+    }
+    if (!requests.empty() && now - std::max(last_block, requests.front().sent) > kRequestTimeout) {
+      torrent_->on_request_timeout(*this);
+      if (closed_) co_return;
+    }
+  }
+}
+
+void PeerConnection::wake_writer() {
+  if (writer_waiting_) wake_.cancel();
+}
+
+char* PeerConnection::reserve(std::size_t n) {
+  const std::size_t old = out_.size();
+  out_.resize(old + n);
+  return out_.data() + old;
+}
+
+void PeerConnection::send_simple(wire::MsgType type) {
+  if (closed_) return;
+  wire::write_simple(reserve(wire::kSimpleSize), type);
+  wake_writer();
+}
+
+void PeerConnection::send_have(wire::MsgType type, std::uint32_t index) {
+  if (closed_) return;
+  wire::write_have(reserve(wire::kHaveSize), type, index);
+  wake_writer();
+}
+
+void PeerConnection::send_request(wire::MsgType type, std::uint32_t index, std::uint32_t begin,
+                                  std::uint32_t length) {
+  if (closed_) return;
+  wire::write_request(reserve(wire::kRequestSize), type, index, begin, length);
+  wake_writer();
+}
+
+void PeerConnection::send_bitfield(const Bitfield& bits) {
+  if (closed_) return;
+  const auto bytes = bits.bytes();
+  char* p = reserve(5 + bytes.size());
+  wire::write_bitfield_header(p, static_cast<std::uint32_t>(bytes.size()));
+  std::memcpy(p + 5, bytes.data(), bytes.size());
+  wake_writer();
+}
+
+void PeerConnection::send_extended(std::uint8_t ext_id, std::string_view payload) {
+  if (closed_) return;
+  char* p = reserve(6 + payload.size());
+  wire::write_extended_header(p, ext_id, static_cast<std::uint32_t>(payload.size()));
+  std::memcpy(p + 6, payload.data(), payload.size());
+  wake_writer();
+}
+
+void PeerConnection::send_piece(std::uint32_t index, std::uint32_t begin,
+                                std::span<const char> data) {
+  if (closed_) return;
+  char* p = reserve(wire::kPieceHeaderSize + data.size());
+  wire::write_piece_header(p, index, begin, static_cast<std::uint32_t>(data.size()));
+  std::memcpy(p + wire::kPieceHeaderSize, data.data(), data.size());
+  wake_writer();
+}
+
+}  // namespace torfs

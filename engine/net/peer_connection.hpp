@@ -1,0 +1,132 @@
+// PeerConnection: one BitTorrent peer over TCP, as C++20 coroutines on the engine thread: a
+// reader (large reads, messages parsed in place, dispatched to the torrent) and a writer
+// (drains an output buffer that the engine appends to, so many small messages leave in one
+// write), plus a watchdog for idle / keep-alive / request timeouts.
+//
+// Ownership: the torrent keeps a shared_ptr in its peer table; every coroutine holds one too
+// (shared_from_this). After close() the connection never calls the torrent again, so a torrent
+// may drop its pointer right after on_peer_closed(). Engine thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "engine/bitfield.hpp"
+#include "engine/piece_picker.hpp"
+#include "engine/wire.hpp"
+
+namespace torfs {
+
+class TorrentImpl;
+class RateLimiter;
+
+class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
+ public:
+  using tcp = boost::asio::ip::tcp;
+  using Clock = std::chrono::steady_clock;
+
+  struct Request {  // a block we asked this peer for
+    BlockRef block;
+    Clock::time_point sent;
+  };
+  struct Upload {  // a block this peer asked us for
+    std::uint32_t index, begin, length;
+  };
+
+  PeerConnection(TorrentImpl& torrent, tcp::socket socket, PeerKey key, tcp::endpoint remote,
+                 bool outgoing);
+  ~PeerConnection();
+
+  // Outgoing: connects (10 s), sends our handshake and reads theirs (10 s). Incoming: `theirs`
+  // was read by the listener; we answer with our handshake. Then runs until closed.
+  void start(std::optional<wire::Handshake> theirs);
+  // Idempotent. The torrent's on_peer_closed() runs once, synchronously, on the first call.
+  void close(std::string_view reason);
+  bool closed() const { return closed_; }
+
+  // --- output (appends to the buffer, wakes the writer)
+  void send_simple(wire::MsgType type);
+  void send_have(wire::MsgType type, std::uint32_t index);
+  void send_request(wire::MsgType type, std::uint32_t index, std::uint32_t begin,
+                    std::uint32_t length);
+  void send_bitfield(const Bitfield& bits);
+  void send_extended(std::uint8_t ext_id, std::string_view payload);
+  void send_piece(std::uint32_t index, std::uint32_t begin, std::span<const char> data);
+  std::size_t send_buffer_size() const { return out_.size() + sending_.size(); }
+
+  // --- identity
+  PeerKey key() const { return key_; }
+  const tcp::endpoint& remote() const { return remote_; }
+  bool outgoing() const { return outgoing_; }
+  std::string name() const;  // "1.2.3.4:5" for logs
+
+  // --- protocol state, read and written by the torrent
+  wire::Handshake handshake;  // theirs, once connected
+  bool handshake_done = false;
+  Bitfield has;                  // pieces the peer has (sized once the torrent knows)
+  bool seed = false;             // has every piece (have all / full bitfield)
+  bool peer_choking = true;      // they choke us
+  bool peer_interested = false;  // they want our data
+  bool am_choking = true;
+  bool am_interested = false;
+  bool snubbed = false;
+  bool optimistic = false;
+  std::uint32_t reqq = 250;          // their max outstanding requests (BEP 10 reqq)
+  std::uint32_t target_queue = 64;   // our pipeline depth for this peer
+  std::deque<Request> requests;      // outstanding, in send order
+  std::deque<Upload> uploads;        // their requests, not yet read from disk
+  std::uint32_t disk_reads = 0;      // uploads being read now
+  std::uint64_t received_bytes = 0;  // payload from them, this second (for rates)
+  std::uint64_t sent_bytes = 0;      // payload to them, this second
+  double download_rate = 0;          // bytes/s, smoothed
+  double upload_rate = 0;
+  std::uint64_t total_downloaded = 0;
+  std::uint64_t total_uploaded = 0;
+  Clock::time_point last_block{};     // last block received (snub detection)
+  Clock::time_point last_unchoked{};  // when we last unchoked them (round robin)
+  Clock::time_point connected_at{};
+  std::uint8_t ext_metadata_id = 0;  // theirs, from the extension handshake
+  std::string client;
+
+ private:
+  boost::asio::awaitable<void> run(std::optional<wire::Handshake> theirs);
+  boost::asio::awaitable<bool> exchange_handshakes(std::optional<wire::Handshake> theirs);
+  boost::asio::awaitable<void> reader();
+  boost::asio::awaitable<void> writer();
+  boost::asio::awaitable<void> watchdog();
+  // Parses and dispatches every complete message in the read buffer; false on violation.
+  bool drain_messages();
+  void wake_writer();
+  char* reserve(std::size_t n);  // room for n more bytes at the end of out_
+
+  TorrentImpl* torrent_;
+  RateLimiter* upload_limit_ = nullptr;  // session-owned; outlives every running coroutine
+  RateLimiter* download_limit_ = nullptr;
+  tcp::socket socket_;
+  boost::asio::steady_timer wake_;
+  boost::asio::steady_timer watchdog_timer_;
+  PeerKey key_;
+  tcp::endpoint remote_;
+  bool outgoing_;
+  bool closed_ = false;
+  bool writer_waiting_ = false;
+  std::vector<char> rbuf_;
+  std::size_t rbuf_end_ = 0;
+  std::vector<char> out_;
+  std::vector<char> sending_;
+  Clock::time_point last_recv_{};
+  Clock::time_point last_send_{};
+};
+
+}  // namespace torfs

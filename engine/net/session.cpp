@@ -1,0 +1,277 @@
+// Session::Impl: the engine thread (one io_context), the shared listener, the disk pool and the
+// completion store; torrents live in a map owned by the engine thread.
+#include "engine/session.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "engine/net/disk_pool.hpp"
+#include "engine/net/resume.hpp"
+#include "engine/net/session_context.hpp"
+#include "engine/net/torrent_impl.hpp"
+
+namespace torfs {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+EngineLog::EngineLog(std::function<void(LogLevel, std::string_view)> sink)
+    : sink_(std::move(sink)), debug_(sink_ || std::getenv("TORFS_DEBUG") != nullptr) {}
+
+void EngineLog::write(LogLevel level, std::string_view line) {
+  std::lock_guard lock(mutex_);
+  if (sink_) {
+    sink_(level, line);
+  } else if (level >= LogLevel::warning || debug_) {
+    std::fprintf(stderr, "torfs: %.*s\n", static_cast<int>(line.size()), line.data());
+  }
+}
+
+namespace {
+
+std::filesystem::path default_state_db() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg) {
+    return std::filesystem::path(xdg) / "torfs" / "torfs.db";
+  }
+  const char* home = std::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "torfs" /
+         "torfs.db";
+}
+
+wire::PeerId make_peer_id() {
+  wire::PeerId id{};
+  const std::string prefix = "-TF0010-";
+  std::copy(prefix.begin(), prefix.end(), id.begin());
+  std::random_device rd;
+  const char* alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (std::size_t i = prefix.size(); i < id.size(); ++i)
+    id[i] = alphabet[rd() % 62];
+  return id;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  explicit Impl(SessionConfig c) : config(std::move(c)), log(config.log) {}
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> handle_incoming(tcp::socket socket);
+  void shutdown_on_engine();
+
+  SessionConfig config;
+  EngineLog log;
+  std::shared_ptr<asio::io_context> io = std::make_shared<asio::io_context>(1);
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  std::unique_ptr<DiskPool> disk;
+  std::unique_ptr<CompletionStore> store;
+  std::unique_ptr<RateLimiter> upload_limit;
+  std::unique_ptr<RateLimiter> download_limit;
+  std::unique_ptr<SessionContext> ctx;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::map<Sha1Hash, std::shared_ptr<TorrentImpl>> torrents;  // engine thread
+  std::unique_ptr<asio::steady_timer> stop_guard;
+  std::mutex mutex;  // started/stopped, add_torrent vs stop
+  bool started = false;
+  bool stopped = false;
+  std::uint16_t port = 0;
+};
+
+asio::awaitable<void> Session::Impl::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
+    if (!acceptor->is_open()) co_return;
+    if (ec) continue;
+    asio::co_spawn(*io, handle_incoming(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Session::Impl::handle_incoming(tcp::socket socket) {
+  constexpr auto token = asio::as_tuple(asio::use_awaitable);
+  char in[wire::kHandshakeSize];
+  asio::steady_timer timer(*io);
+  timer.expires_after(10s);
+  // First 20 bytes alone: anything but a plain BitTorrent handshake (e.g. MSE) is closed at
+  // once so the other side falls back quickly.
+  auto r =
+      co_await (asio::async_read(socket, asio::buffer(in, 20), token) || timer.async_wait(token));
+  if (r.index() == 1 || std::get<0>(std::get<0>(r)) || !wire::handshake_prefix_valid({in, 20})) {
+    co_return;
+  }
+  auto r2 = co_await (asio::async_read(socket, asio::buffer(in + 20, 48), token) ||
+                      timer.async_wait(token));
+  if (r2.index() == 1 || std::get<0>(std::get<0>(r2))) co_return;
+  auto hs = wire::parse_handshake({in, sizeof in});
+  if (!hs) co_return;
+  auto it = torrents.find(hs->info_hash);
+  if (it == torrents.end()) co_return;
+  it->second->add_incoming(std::move(socket), *hs);
+}
+
+void Session::Impl::shutdown_on_engine() {
+  boost::system::error_code ignored;
+  if (acceptor) acceptor->close(ignored);
+  stop_guard = std::make_unique<asio::steady_timer>(*io, 10s);
+  stop_guard->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    log(LogLevel::warning, "shutdown took over 10 s; stopping the engine forcibly");
+    io->stop();
+  });
+  auto remaining = std::make_shared<std::size_t>(torrents.size() + 1);
+  auto one_done = [this, remaining] {
+    if (--*remaining > 0) return;
+    torrents.clear();
+    stop_guard->cancel();
+    work.reset();
+    // Every torrent has flushed; what is left are idle timers and half-open incoming
+    // handshakes, which must not delay the exit.
+    io->stop();
+  };
+  for (auto& [hash, torrent] : torrents)
+    torrent->stop(one_done);
+  one_done();
+}
+
+Session::Session(SessionConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+Session::~Session() {
+  stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->disk) impl_->disk->stop();
+}
+
+Result<void> Session::start() {
+  Impl& s = *impl_;
+  std::lock_guard lock(s.mutex);
+  if (s.started) return {};
+  const auto db = s.config.state_db.empty() ? default_state_db() : s.config.state_db;
+  auto store = CompletionStore::open(db);
+  if (!store) return std::move(store).take_error();
+  s.store = std::move(*store);
+  if (s.store->was_reset()) {
+    s.log(LogLevel::warning, "completion database reset: ", s.store->reset_reason());
+  }
+  auto listen = Endpoint::parse(s.config.listen);
+  if (!listen) {
+    return make_error(std::errc::invalid_argument,
+                      "listen address '" + s.config.listen + "' is not ADDR:PORT");
+  }
+  auto acceptor = std::make_unique<tcp::acceptor>(*s.io);
+  boost::system::error_code ec;
+  const tcp::endpoint ep = to_asio(*listen);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(std::errc::address_not_available,
+                      "cannot listen on " + s.config.listen + ": " + ec.message());
+  }
+  s.port = acceptor->local_endpoint().port();
+  s.acceptor = std::move(acceptor);
+  const unsigned threads = s.config.worker_threads
+                               ? s.config.worker_threads
+                               : std::max(2u, std::thread::hardware_concurrency());
+  s.disk = std::make_unique<DiskPool>(threads);
+  s.ctx = std::unique_ptr<SessionContext>(new SessionContext{
+      s.io, *s.io, *s.disk, *s.store, s.log, {}, 0, {}, 50, 0, nullptr, nullptr, {}});
+  if (!ep.address().is_unspecified()) s.ctx->bind_address = *listen;
+  s.ctx->peer_id = make_peer_id();
+  s.ctx->listen_port = s.port;
+  s.ctx->max_peers = std::max<std::uint32_t>(1, s.config.max_peers_per_torrent);
+  s.ctx->announce_key = std::random_device{}();
+  s.upload_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_upload_rate);
+  s.download_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_download_rate);
+  s.ctx->upload_limit = s.upload_limit.get();
+  s.ctx->download_limit = s.download_limit.get();
+  s.work.emplace(s.io->get_executor());
+  asio::co_spawn(*s.io, s.accept_loop(), asio::detached);
+  s.thread = std::thread([io = s.io] { io->run(); });
+  s.started = true;
+  s.log(LogLevel::info, "listening on port ", s.port);
+  return {};
+}
+
+Result<std::shared_ptr<Torrent>> Session::add_torrent(Metainfo metainfo, TorrentConfig config) {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.started || s.stopped) {
+      return make_error(std::errc::operation_not_permitted, "session is not running");
+    }
+  }
+  auto data = DataStore::open(config.data_dir, metainfo.layout);
+  if (!data) return std::move(data).take_error();
+  TorrentRecord record;
+  record.info_hash = metainfo.info_hash;
+  std::error_code ec;
+  record.data_dir = std::filesystem::absolute(config.data_dir, ec).lexically_normal().string();
+  record.name = metainfo.name;
+  record.total_size = metainfo.layout.total_size();
+  record.piece_length = metainfo.layout.piece_length();
+  record.num_pieces = metainfo.layout.num_pieces();
+  auto id = s.store->upsert_torrent(record);
+  if (!id) return std::move(id).take_error();
+  auto resume = load_resume_state(metainfo, **data, *s.store, *id, s.log);
+  if (!resume) return std::move(resume).take_error();
+  const Sha1Hash hash = metainfo.info_hash;
+  auto torrent = std::make_shared<TorrentImpl>(*s.ctx, std::move(metainfo), std::move(config),
+                                               std::move(*data), *id, resume->have);
+  torrent->queue_commit(std::move(resume->rechecked));
+  std::promise<bool> added;
+  auto added_future = added.get_future();
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.stopped) return make_error(std::errc::operation_not_permitted, "session is stopping");
+    asio::post(*s.io, [&s, torrent, hash, &added] {
+      const bool fresh = s.torrents.emplace(hash, torrent).second;
+      if (fresh) torrent->start();
+      added.set_value(fresh);
+    });
+  }
+  if (!added_future.get()) {
+    return make_error(std::errc::file_exists, "torrent " + to_hex(hash) + " is already added");
+  }
+  return std::shared_ptr<Torrent>(torrent);
+}
+
+void Session::remove_torrent(const std::shared_ptr<Torrent>& torrent) {
+  Impl& s = *impl_;
+  auto impl = std::dynamic_pointer_cast<TorrentImpl>(torrent);
+  std::lock_guard lock(s.mutex);
+  if (!impl || !s.started || s.stopped) return;
+  asio::post(*s.io, [&s, impl] {
+    auto it = s.torrents.find(impl->info_hash());
+    if (it == s.torrents.end() || it->second != impl) return;
+    s.torrents.erase(it);
+    impl->stop([] {});
+  });
+}
+
+std::uint16_t Session::listen_port() const {
+  return impl_->port;
+}
+
+void Session::stop() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.started || s.stopped) return;
+    s.stopped = true;
+    asio::post(*s.io, [&s] { s.shutdown_on_engine(); });
+  }
+  if (std::this_thread::get_id() == s.thread.get_id()) return;  // joined by the destructor
+  s.thread.join();
+  s.disk->stop();
+}
+
+}  // namespace torfs
