@@ -50,6 +50,13 @@ def main():
         "user_agent": "lt_peer",
     }
     ses = lt.session(settings)
+    if args.upload_limit or args.download_limit:
+        # libtorrent exempts local-network peers (the "local" peer class) from the global rate
+        # limits; everything in our tests is on loopback, so limit that class too.
+        local = ses.get_peer_class(lt.session.local_peer_class_id)
+        local["upload_limit"] = args.upload_limit
+        local["download_limit"] = args.download_limit
+        ses.set_peer_class(lt.session.local_peer_class_id, local)
     params = lt.add_torrent_params()
     params.ti = lt.torrent_info(args.torrent)
     params.save_path = args.save
