@@ -98,6 +98,29 @@ def mktorrent(source, out, piece_log2=18, trackers=(), private=False, web_seeds=
     return out
 
 
+def tracker_seeders(announce_url, info_hash_hex):
+    """Seeders an HTTP tracker counts for a torrent (BEP 48 scrape); 0 when unreachable."""
+    import re
+    import urllib.parse
+    import urllib.request
+    url = (announce_url.replace("/announce", "/scrape") + "?info_hash=" +
+           urllib.parse.quote(bytes.fromhex(info_hash_hex)))
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            m = re.search(rb"8:completei(\d+)e", r.read())
+    except OSError:
+        return 0
+    return int(m.group(1)) if m else 0
+
+
+def wait_tracker_seeders(announce_url, info_hash_hex, count=1, timeout=30):
+    """Waits until the tracker lists `count` seeders. A client that announces before the seeder
+    is listed gets no peers and, honouring the tracker's min interval, would not ask again for
+    many minutes: tests wait for this before starting torfs."""
+    return wait_until(lambda: tracker_seeders(announce_url, info_hash_hex) >= count, timeout,
+                      interval=0.2, what=f"tracker to list {count} seeder(s)")
+
+
 def lt_info_hash(torrent):
     """Info-hash (hex) according to libtorrent."""
     code = ("import libtorrent as lt, sys;"
