@@ -1,0 +1,307 @@
+// torfs mount SOURCE MOUNTPOINT [-f] [--data-dir DIR] [--state-db PATH] [--listen ADDR:PORT]
+//             [--peer ADDR:PORT]... [--read-timeout SECONDS] [--on-demand] [--no-trackers]
+//             [--log FILE] [-o OPTIONS]
+// Mounts a torrent read-only: every file is visible at once; reads of data not yet downloaded
+// wait for it (fetched first, with a deadline). Without -f the command daemonizes and returns
+// only once the mount is live (or prints why it failed). Unmount with `fusermount3 -u`,
+// `umount`, or SIGINT/SIGTERM/SIGHUP to the torfs process.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/metainfo.hpp"
+#include "engine/session.hpp"
+#include "fs/mount.hpp"
+#include "fs/torrent_fs.hpp"
+#include "tools/command.hpp"
+
+namespace torfs::tools {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+struct MountArgs {
+  std::string source;
+  std::string mountpoint;
+  bool foreground = false;
+  std::string data_dir;
+  std::string state_db;
+  std::string listen = "0.0.0.0:0";
+  std::vector<std::string> peers;
+  double read_timeout = 60;
+  bool on_demand = false;
+  bool no_trackers = false;
+  std::vector<std::string> fuse_options;
+  std::string log_file;
+  bool verbose = false;
+};
+
+// Where the result of start-up goes: the daemon's parent (through a pipe) or, in the
+// foreground, stderr. report() is called at most once and may run on a FUSE thread.
+class StartupReport {
+ public:
+  explicit StartupReport(int fd) : fd_(fd) {}
+  void report(bool ok, const std::string& message) {
+    const int fd = fd_.exchange(-2);
+    if (fd == -2) return;
+    if (fd < 0) {
+      // Foreground: failures are printed by fail(); only success needs saying.
+      if (ok) std::fprintf(stderr, "torfs: %s\n", message.c_str());
+      return;
+    }
+    const std::string line = (ok ? "OK " : "ERR ") + message;
+    if (::write(fd, line.data(), line.size()) < 0) {
+      // The parent is gone; nobody is waiting for the answer.
+    }
+    ::close(fd);
+  }
+
+ private:
+  std::atomic<int> fd_;
+};
+
+void log_line(bool verbose, LogLevel level, std::string_view line) {
+  if (level == LogLevel::debug && !verbose) return;
+  static const char* names[] = {"debug", "info", "warning", "error"};
+  char when[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(when, sizeof when, "%F %T", std::localtime(&now));
+  std::fprintf(stderr, "%s torfs: %s: %.*s\n", when, names[static_cast<int>(level)],
+               static_cast<int>(line.size()), line.data());
+}
+
+stdfs::path xdg_data_home() {
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x == '/') return x;
+  const char* home = std::getenv("HOME");
+  return stdfs::path(home && *home ? home : "/") / ".local" / "share";
+}
+
+// Creates `dir` and missing parents below `base` privately (0700), refusing symlinks planted
+// where our directories should be.
+void make_private_dirs(const stdfs::path& base, const stdfs::path& dir) {
+  std::error_code ec;
+  stdfs::create_directories(base, ec);
+  stdfs::path cur = base;
+  for (const auto& part : stdfs::relative(dir, base)) {
+    cur /= part;
+    struct stat st;
+    if (lstat(cur.c_str(), &st) == 0) {
+      if (S_ISLNK(st.st_mode)) fail(cur.string() + " is a symlink; refusing to use it", 1);
+      if (!S_ISDIR(st.st_mode)) fail(cur.string() + " exists and is not a directory", 1);
+      continue;
+    }
+    if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) {
+      fail("cannot create " + cur.string() + ": " + std::strerror(errno), 1);
+    }
+  }
+}
+
+// Splits "-o a,b" values and takes out the options torfs handles itself.
+std::vector<std::string> split_options(const std::vector<std::string>& raw, bool& nonempty) {
+  std::vector<std::string> out;
+  for (const auto& group : raw) {
+    std::size_t start = 0;
+    while (start <= group.size()) {
+      const std::size_t comma = group.find(',', start);
+      const std::string opt =
+          group.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (opt == "nonempty") {
+        nonempty = true;
+      } else if (!opt.empty()) {
+        out.push_back(opt);
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+void check_mountpoint(const stdfs::path& mp, bool nonempty) {
+  std::error_code ec;
+  const auto status = stdfs::status(mp, ec);
+  if (ec || !stdfs::exists(status)) fail("mountpoint " + mp.string() + " does not exist", 1);
+  if (!stdfs::is_directory(status)) fail("mountpoint " + mp.string() + " is not a directory", 1);
+  if (!nonempty && !stdfs::is_empty(mp, ec)) {
+    fail("mountpoint " + mp.string() + " is not empty (use -o nonempty to mount over it)", 1);
+  }
+  if (ec) fail("cannot read mountpoint " + mp.string() + ": " + ec.message(), 1);
+}
+
+// Detaches into the background. Returns in the child with the write end of the start-up pipe;
+// the parent never returns: it exits 0 once the child reports a live mount, 1 otherwise.
+int daemonize(const std::string& log_file) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) fail(std::string("pipe: ") + std::strerror(errno), 1);
+  const pid_t pid = fork();
+  if (pid < 0) fail(std::string("fork: ") + std::strerror(errno), 1);
+  if (pid > 0) {
+    ::close(fds[1]);
+    std::string answer;
+    char buf[512];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) break;
+      answer.append(buf, static_cast<std::size_t>(n));
+    }
+    if (answer.rfind("OK", 0) == 0) std::exit(0);
+    if (answer.rfind("ERR ", 0) == 0) fail(answer.substr(4), 1);
+    fail("the mount process exited before the mount was ready" +
+             (log_file.empty() ? std::string() : " (see " + log_file + ")"),
+         1);
+  }
+  ::close(fds[0]);
+  setsid();
+  const int in = ::open("/dev/null", O_RDONLY);
+  const int out = log_file.empty() ? ::open("/dev/null", O_WRONLY)
+                                   : ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (in >= 0) dup2(in, STDIN_FILENO);
+  if (out >= 0) {
+    dup2(out, STDOUT_FILENO);
+    dup2(out, STDERR_FILENO);
+  }
+  if (in > 2) ::close(in);
+  if (out > 2) ::close(out);
+  if (chdir("/") != 0) {
+    // Paths are absolute by now; staying in the old directory only pins it.
+  }
+  return fds[1];
+}
+
+// Everything after the fork: engine, filesystem, mount, session loop.
+void serve(const MountArgs& args, Metainfo meta, const stdfs::path& mountpoint,
+           const stdfs::path& data_dir, std::vector<std::string> fuse_options,
+           StartupReport& startup) {
+  auto startup_fail = [&](const std::string& message) {
+    startup.report(false, message);
+    fail(message, 1);
+  };
+  // Before any thread exists, so every thread inherits the mask; FuseMount takes the signals.
+  fs::FuseMount::block_termination_signals();
+
+  SessionConfig config;
+  config.listen = args.listen;
+  config.state_db = args.state_db;
+  const bool verbose = args.verbose;
+  config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
+  Session session(config);
+  if (auto r = session.start(); !r) startup_fail(r.error().message);
+
+  TorrentConfig tconfig;
+  tconfig.data_dir = data_dir;
+  tconfig.on_demand = args.on_demand;
+  tconfig.use_trackers = !args.no_trackers;
+  tconfig.peers = args.peers;
+  const std::string name = meta.name;
+  const std::int64_t created = meta.creation_date.value_or(std::time(nullptr));
+  auto added = session.add_torrent(std::move(meta), tconfig);
+  if (!added) startup_fail("cannot add " + args.source + ": " + added.error().message);
+  std::shared_ptr<Torrent> torrent = *added;
+  torrent->on_error([](const Error& e) { log_line(true, LogLevel::error, e.message); });
+
+  fs::FsOptions options;
+  options.read_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(args.read_timeout * 1000));
+  options.uid = getuid();
+  options.gid = getgid();
+  options.time = created;
+  const std::string ready = name + " mounted on " + mountpoint.string();
+  options.on_init = [&startup, ready] { startup.report(true, ready); };
+  fs::TorrentFs filesystem(*torrent, options);
+
+  fs::MountOptions mount_options;
+  mount_options.mountpoint = mountpoint;
+  mount_options.fuse_options = std::move(fuse_options);
+  mount_options.handle_signals = true;
+  auto mount = fs::FuseMount::mount(filesystem, mount_options);
+  if (!mount) startup_fail(mount.error().message);
+  const Result<void> ran = (*mount)->run();
+  mount->reset();         // unmounts if needed, destroys the FUSE session
+  filesystem.shutdown();  // nothing parked survives (run() did it already; idempotent)
+  session.stop();
+  log_line(true, LogLevel::info, "unmounted " + mountpoint.string());
+  if (!ran) fail(ran.error().message, 1);
+}
+
+void run(const MountArgs& args) {
+  auto meta = load_metainfo_file(args.source);
+  if (!meta) fail(meta.error().message, 2);  // the message names the file
+  if (!(args.read_timeout > 0)) fail("--read-timeout must be a positive number of seconds", 2);
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    fail("/dev/fuse is not usable (" + std::string(std::strerror(errno)) +
+             "): is the fuse module loaded and are you allowed to use it?",
+         1);
+  }
+  bool nonempty = false;
+  auto fuse_options = split_options(args.fuse_options, nonempty);
+  check_mountpoint(args.mountpoint, nonempty);
+  const stdfs::path mountpoint = stdfs::canonical(args.mountpoint);
+
+  stdfs::path data_dir;
+  if (args.data_dir.empty()) {
+    const stdfs::path base = xdg_data_home();
+    data_dir = base / "torfs" / "data" / to_hex(meta->info_hash);
+    make_private_dirs(base, data_dir);
+  } else {
+    data_dir = stdfs::absolute(args.data_dir);
+    std::error_code ec;
+    stdfs::create_directories(data_dir, ec);
+    if (ec) fail("cannot create data directory " + data_dir.string() + ": " + ec.message(), 1);
+  }
+  MountArgs resolved = args;
+  if (!resolved.state_db.empty()) resolved.state_db = stdfs::absolute(resolved.state_db).string();
+  if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
+
+  // Fork before any thread exists (engine, FUSE): only the forking thread survives a fork.
+  const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
+  StartupReport startup(report_fd);
+  serve(resolved, std::move(*meta), mountpoint, data_dir, std::move(fuse_options), startup);
+}
+
+void setup(CLI::App& app) {
+  auto args = std::make_shared<MountArgs>();
+  auto* cmd = app.add_subcommand("mount", "Mount a torrent as a read-only filesystem");
+  cmd->add_option("source", args->source, "The .torrent file")->required();
+  cmd->add_option("mountpoint", args->mountpoint, "An empty directory to mount on")->required();
+  cmd->add_flag("-f,--foreground", args->foreground, "Stay in the foreground (do not daemonize)");
+  cmd->add_option("--data-dir", args->data_dir,
+                  "Where the torrent's files are stored (default "
+                  "$XDG_DATA_HOME/torfs/data/<info-hash>)");
+  cmd->add_option("--state-db", args->state_db,
+                  "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
+  cmd->add_option("--listen", args->listen, "Address for incoming peers (ADDR:PORT, port 0 = any)")
+      ->capture_default_str();
+  cmd->add_option("--peer", args->peers, "Connect to this peer directly (ADDR:PORT), repeatable");
+  cmd->add_option("--read-timeout", args->read_timeout,
+                  "Seconds a read waits for missing data before failing with EIO")
+      ->capture_default_str();
+  cmd->add_flag("--on-demand", args->on_demand,
+                "Fetch only what is read (and its readahead), not the whole torrent");
+  cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
+  cmd->add_option("-o", args->fuse_options,
+                  "Mount options, comma-separated (allow_other, nonempty, ...), repeatable");
+  cmd->add_option("--log", args->log_file, "Append the daemon's log to this file");
+  cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
+  cmd->footer(
+      "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGINT/SIGTERM to torfs). Exit "
+      "status: 0 once mounted (daemon) or after a clean unmount (-f), 1 on errors, 2 for an "
+      "unreadable torrent or bad arguments.");
+  cmd->callback([args] { run(*args); });
+}
+
+const CommandRegistration reg(60, setup);
+
+}  // namespace
+}  // namespace torfs::tools
