@@ -11,6 +11,8 @@
 #include <boost/url/url.hpp>
 #include <optional>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "engine/net/tracker_resolve.hpp"
 
@@ -116,8 +118,45 @@ asio::awaitable<Result<Reply>> exchange(Stream& stream, const Target& t, std::si
   co_return reply;
 }
 
+// Connects `stream` (its deadline already set) to the first of `endpoints` that accepts; Asio's
+// range connect when there is no bind address. With one, every attempt needs a socket bound to
+// {bind, 0} before connecting (the range connect closes and reopens the socket per endpoint,
+// which would lose the bind), so endpoints are tried here one by one, skipping those of the
+// other address family. A timeout ends the attempts: the deadline bounds the whole announce.
+asio::awaitable<Result<void>> connect(beast::tcp_stream& stream, const Target& t,
+                                      const std::vector<tcp::endpoint>& endpoints,
+                                      const std::optional<asio::ip::address>& bind) {
+  if (!bind) {
+    auto [ec, ep] = co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return io_error(t.host, "connecting", ec);
+    co_return Result<void>{};
+  }
+  boost::system::error_code last_ec;
+  for (const auto& endpoint : endpoints) {
+    if (endpoint.address().is_v4() != bind->is_v4()) continue;
+    auto& socket = stream.socket();
+    boost::system::error_code ec;
+    socket.close(ec);
+    socket.open(endpoint.protocol(), ec);
+    if (!ec) socket.set_option(tcp::socket::reuse_address(true), ec);
+    if (!ec) socket.bind({*bind, 0}, ec);
+    if (ec) co_return io_error(t.host, "binding to " + bind->to_string(), ec);
+    std::tie(last_ec) =
+        co_await stream.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
+    if (!last_ec) co_return Result<void>{};
+    if (last_ec == beast::error::timeout) break;
+  }
+  if (!last_ec) {
+    co_return http_error(t.host, std::string("no ") + (bind->is_v4() ? "IPv4" : "IPv6") +
+                                     " address to reach from bind address " + bind->to_string());
+  }
+  co_return io_error(t.host, "connecting from " + bind->to_string(), last_ec);
+}
+
 asio::awaitable<Result<Reply>> fetch_once(const Target& t, Clock::time_point deadline,
                                           const TrackerConfig& config) {
+  const auto bind = tracker_bind_address(config.bind_address);
+  if (!bind) co_return http_error(t.host, bind.error().message);
   auto resolved = co_await resolve_host(t.host, deadline);
   if (!resolved) co_return std::move(resolved).take_error();
   std::vector<tcp::endpoint> endpoints;
@@ -128,8 +167,8 @@ asio::awaitable<Result<Reply>> fetch_once(const Target& t, Clock::time_point dea
   if (!t.tls) {
     beast::tcp_stream stream(ex);
     stream.expires_at(deadline);
-    auto [ec, ep] = co_await stream.async_connect(endpoints, asio::as_tuple(asio::use_awaitable));
-    if (ec) co_return io_error(t.host, "connecting", ec);
+    auto connected = co_await connect(stream, t, endpoints, *bind);
+    if (!connected) co_return std::move(connected).take_error();
     co_return co_await exchange(stream, t, config.http_max_body);
   }
 
@@ -153,9 +192,8 @@ asio::awaitable<Result<Reply>> fetch_once(const Target& t, Clock::time_point dea
     co_return http_error(t.host, "cannot set TLS server name");
   }
   beast::get_lowest_layer(stream).expires_at(deadline);
-  auto [ec, ep] = co_await beast::get_lowest_layer(stream).async_connect(
-      endpoints, asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return io_error(t.host, "connecting", ec);
+  auto connected = co_await connect(beast::get_lowest_layer(stream), t, endpoints, *bind);
+  if (!connected) co_return std::move(connected).take_error();
   auto [hs_ec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
                                                  asio::as_tuple(asio::use_awaitable));
   if (hs_ec) co_return io_error(t.host, "TLS handshake", hs_ec);

@@ -53,6 +53,10 @@ struct TrackerConfig {
   ms min_reannounce{60'000};
   bool shuffle = true;  // BEP 12 shuffling of each tier; tests turn it off for determinism
   std::string ca_file;  // extra PEM CA file trusted for https (besides the system CAs)
+  // Local IP literal that HTTP and UDP announces leave from (trackers record the sender's
+  // address as the peer's), e.g. the session's specific listen address. Empty, "0.0.0.0" or
+  // "::": the kernel chooses. Trackers of the other address family then fail with an error.
+  std::string bind_address;
 };
 
 struct TrackerStatus {

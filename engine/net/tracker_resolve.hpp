@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,21 @@ inline boost::asio::awaitable<Result<std::vector<boost::asio::ip::address>>> res
         "cannot resolve " + host + ": " + (lookup->ec ? lookup->ec.message() : "no addresses"));
   }
   co_return std::move(lookup->addresses);
+}
+
+// TrackerConfig::bind_address as an address: nullopt when empty or unspecified (0.0.0.0, ::),
+// which means "let the kernel choose"; an Error when it is not an IP literal.
+inline Result<std::optional<boost::asio::ip::address>> tracker_bind_address(
+    const std::string& text) {
+  if (text.empty()) return std::optional<boost::asio::ip::address>{};
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(text, ec);
+  if (ec) {
+    return make_error(std::errc::invalid_argument,
+                      "tracker bind address '" + text + "' is not an IP address");
+  }
+  if (address.is_unspecified()) return std::optional<boost::asio::ip::address>{};
+  return std::optional<boost::asio::ip::address>{address};
 }
 
 }  // namespace torfs

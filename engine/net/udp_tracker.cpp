@@ -89,11 +89,23 @@ asio::awaitable<Result<AnnounceResponse>> udp_announce(std::string url, Announce
   auto target = parse_udp_url(url);
   if (!target) co_return std::move(target).take_error();
   const std::string name = target->host + ":" + std::to_string(target->port);
+  auto bind = tracker_bind_address(config.bind_address);
+  if (!bind) co_return tracker_error(name, std::move(bind).take_error());
   auto resolved = co_await resolve_host(target->host, deadline);
   if (!resolved) co_return tracker_error(name, std::move(resolved).take_error());
-  const auto v4 = std::find_if(resolved->begin(), resolved->end(),
-                               [](const asio::ip::address& a) { return a.is_v4(); });
-  const udp::endpoint to(v4 != resolved->end() ? *v4 : resolved->front(), target->port);
+  // IPv4 is preferred, unless a bind address fixes the family.
+  const bool want_v4 = *bind ? (*bind)->is_v4() : true;
+  auto chosen = std::find_if(resolved->begin(), resolved->end(),
+                             [&](const asio::ip::address& a) { return a.is_v4() == want_v4; });
+  if (chosen == resolved->end()) {
+    if (*bind) {
+      co_return make_error(std::errc::address_family_not_supported,
+                           "UDP tracker " + name + ": no " + (want_v4 ? "IPv4" : "IPv6") +
+                               " address to reach from bind address " + (*bind)->to_string());
+    }
+    chosen = resolved->begin();
+  }
+  const udp::endpoint to(*chosen, target->port);
   const bool v6 = to.address().is_v6();
 
   udp::socket socket(co_await asio::this_coro::executor);
@@ -102,6 +114,15 @@ asio::awaitable<Result<AnnounceResponse>> udp_announce(std::string url, Announce
   if (open_ec) {
     co_return tracker_error(name, Error{static_cast<std::error_code>(open_ec),
                                         "cannot open socket: " + open_ec.message()});
+  }
+  if (*bind) {
+    boost::system::error_code bind_ec;
+    socket.bind({**bind, 0}, bind_ec);
+    if (bind_ec) {
+      co_return tracker_error(
+          name, Error{static_cast<std::error_code>(bind_ec),
+                      "cannot bind to " + (*bind)->to_string() + ": " + bind_ec.message()});
+    }
   }
 
   for (int attempt = 0;; ++attempt) {

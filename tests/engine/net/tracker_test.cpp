@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "engine/bencode.hpp"
@@ -154,6 +155,32 @@ TEST_F(OpenTrackerTest, TierFallsBackAndTheAnsweringTrackerMovesToTheFront) {
   EXPECT_GT(s[0].next_announce_in_s, 0);
   EXPECT_EQ(dead, s[1].url);
   EXPECT_FALSE(s[1].working);
+}
+
+// opentracker records the sender's address as the peer's: with a bind address the announce
+// leaves from it, so other peers are told the address the first one listens on.
+TEST_F(OpenTrackerTest, BoundAnnouncesComeFromTheBindAddress) {
+  for (const std::string& url : {http_url(), udp_url()}) {
+    const int torrent = url == http_url() ? 6 : 7;
+    Harness h;
+    TrackerConfig bound = fast_config();
+    bound.bind_address = "127.0.0.9";
+    auto a = h.make({{url}}, params_for(torrent, 1), bound);
+    a->start();
+    ASSERT_TRUE(h.run_until([&] {
+      const auto s = a->status()[0];
+      return s.working || !s.last_error.empty();
+    }));
+    ASSERT_TRUE(a->status()[0].working) << url << ": " << a->status()[0].last_error;
+    const auto before = h.batches.size();
+    join(h, url, torrent, 2);
+    ASSERT_GT(h.batches.size(), before) << url;
+    const auto expected = Endpoint::parse("127.0.0.9:" + std::to_string(port_of_peer(1)));
+    ASSERT_TRUE(expected);
+    const auto& seen = h.batches.back();
+    EXPECT_NE(seen.end(), std::find(seen.begin(), seen.end(), *expected))
+        << url << ": peer 1 is not listed as " << expected->to_string();
+  }
 }
 
 // --- malicious and scripted HTTP trackers ---------------------------------------------------
@@ -357,6 +384,61 @@ TEST(HttpTracker, HttpsVerifiesTheCertificate) {
       << trusted.last_error;
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+// The TLS connection is bound too (to the lowest layer): the server sees it come from the bind
+// address. The server closes at once, so the announce itself fails in the handshake.
+TEST(HttpTracker, HttpsConnectionLeavesFromTheBindAddress) {
+  Harness h;
+  tcp::acceptor acceptor(h.io, tcp::endpoint(asio::ip::make_address("127.0.0.6"), 0));
+  std::optional<tcp::endpoint> remote;
+  acceptor.async_accept([&](boost::system::error_code ec, tcp::socket socket) {
+    if (!ec) remote = socket.remote_endpoint(ec);
+  });
+  TrackerConfig bound = fast_config();
+  bound.bind_address = "127.0.0.9";
+  const auto s = announce_once(
+      h, "https://127.0.0.6:" + std::to_string(acceptor.local_endpoint().port()) + "/a", bound);
+  EXPECT_FALSE(s.working);
+  EXPECT_NE(std::string::npos, s.last_error.find("TLS handshake")) << s.last_error;
+  ASSERT_TRUE(remote);
+  EXPECT_EQ("127.0.0.9", remote->address().to_string());
+}
+
+// An unusable bind address is an immediate error that says so, never a silent fallback to
+// another source address or a wait for the timeout.
+TEST(TrackerBind, UnusableBindAddressesAreClearErrors) {
+  Harness h;
+  FakeHttp http(h.io, [](tcp::socket& s, std::string, int) -> asio::awaitable<void> {
+    co_await write_all(s, http_response(failure_body("reached")));
+  });
+  FakeUdp udp(h.io, UdpScript{});
+  struct Case {
+    std::string bind, expected;
+  };
+  const std::vector<Case> cases = {
+      {"192.0.2.1", "192.0.2.1"},  // TEST-NET-1: not an address of this host
+      {"not-an-ip", "tracker bind address 'not-an-ip' is not an IP address"},
+      {"::1", "no IPv6 address to reach from bind address ::1"},
+  };
+  for (const auto& c : cases) {
+    for (const std::string& url : {http.url("/announce"), udp.url()}) {
+      TrackerConfig config = fast_config();
+      config.bind_address = c.bind;
+      const auto s = announce_once(h, url, config);
+      EXPECT_FALSE(s.working) << url;
+      EXPECT_NE(std::string::npos, s.last_error.find(c.expected)) << url << ": " << s.last_error;
+      EXPECT_EQ(std::string::npos, s.last_error.find("timed out")) << url << ": " << s.last_error;
+      EXPECT_EQ(std::string::npos, s.last_error.find("no reply")) << url << ": " << s.last_error;
+    }
+  }
+  // Unspecified addresses mean "no binding": both trackers are reached.
+  for (const std::string bind : {"0.0.0.0", "::"}) {
+    TrackerConfig config = fast_config();
+    config.bind_address = bind;
+    EXPECT_EQ("reached", announce_once(h, http.url("/announce"), config).last_error) << bind;
+    EXPECT_TRUE(announce_once(h, udp.url(), config).working) << bind;
+  }
 }
 
 TEST(HttpTracker, EventsTrackerIdAndStoppedNumwant) {
