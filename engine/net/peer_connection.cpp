@@ -60,9 +60,25 @@ void PeerConnection::close(std::string_view reason) {
   t->on_peer_closed(*this, reason);
 }
 
+// Outgoing connections leave from the listen address when it is a specific one, so the remote
+// sees the same address that trackers hand out for us (and that we accept connections on).
+void PeerConnection::bind_to_listen_address() {
+  const auto& bind = torrent_->context().bind_address;
+  if (!bind) return;
+  const tcp::endpoint local(to_asio(*bind).address(), 0);
+  if (local.protocol() != remote_.protocol()) return;
+  boost::system::error_code ec;
+  socket_.open(local.protocol(), ec);
+  if (!ec) socket_.set_option(tcp::socket::reuse_address(true), ec);
+  if (!ec) socket_.bind(local, ec);
+  // On failure the connect below opens an unbound socket: a worse source address, not an error.
+  if (ec && socket_.is_open()) socket_.close(ec);
+}
+
 asio::awaitable<void> PeerConnection::run(std::optional<wire::Handshake> theirs) {
   auto self = shared_from_this();
   if (outgoing_) {
+    bind_to_listen_address();
     asio::steady_timer timer(socket_.get_executor());
     timer.expires_after(kConnectTimeout);
     auto r = co_await (socket_.async_connect(remote_, token) || timer.async_wait(token));

@@ -82,14 +82,15 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   bool am_interested = false;
   bool snubbed = false;
   bool optimistic = false;
-  std::uint32_t reqq = 250;          // their max outstanding requests (BEP 10 reqq)
-  std::uint32_t target_queue = 64;   // our pipeline depth for this peer
-  std::deque<Request> requests;      // outstanding, in send order
-  std::deque<Upload> uploads;        // their requests, not yet read from disk
-  std::uint32_t disk_reads = 0;      // uploads being read now
-  std::uint64_t received_bytes = 0;  // payload from them, this second (for rates)
-  std::uint64_t sent_bytes = 0;      // payload to them, this second
-  double download_rate = 0;          // bytes/s, smoothed
+  std::uint32_t reqq = 250;            // their max outstanding requests (BEP 10 reqq)
+  std::uint32_t target_queue = 64;     // our pipeline depth for this peer
+  std::deque<Request> requests;        // outstanding, in send order
+  std::deque<Upload> uploads;          // their requests, not yet read from disk
+  std::uint32_t disk_reads = 0;        // uploads being read now
+  std::uint32_t refused_requests = 0;  // refused since we last unchoked them (abuse check)
+  std::uint64_t received_bytes = 0;    // payload from them, this second (for rates)
+  std::uint64_t sent_bytes = 0;        // payload to them, this second
+  double download_rate = 0;            // bytes/s, smoothed
   double upload_rate = 0;
   std::uint64_t total_downloaded = 0;
   std::uint64_t total_uploaded = 0;
@@ -101,6 +102,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
 
  private:
   boost::asio::awaitable<void> run(std::optional<wire::Handshake> theirs);
+  void bind_to_listen_address();
   boost::asio::awaitable<bool> exchange_handshakes(std::optional<wire::Handshake> theirs);
   boost::asio::awaitable<void> reader();
   boost::asio::awaitable<void> writer();
