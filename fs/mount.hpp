@@ -41,8 +41,11 @@ struct MountOptions {
   unsigned max_threads = 32;
   // Kernel readahead for this mount (KiB), set through /sys/class/bdi once the connection is
   // up: the kernel's default of 128 KiB would cap buffered reads at 128 KiB requests. Needs
-  // root; silently left alone otherwise. 0 = keep the kernel default.
-  unsigned read_ahead_kb = 1024;
+  // root; silently left alone otherwise. 0 = keep the kernel default. Not 1024: a 1 MiB
+  // request plus its reply header no longer fits libfuse's splice pipe (capped by
+  // fs.pipe-max-size, 1 MiB), so libfuse falls back to copying and warm reads drop from ~5 to
+  // ~2 GB/s here; 512 KiB splices and measured fastest (see docs/benchmarks.md).
+  unsigned read_ahead_kb = 512;
   // Turn SIGINT/SIGTERM/SIGHUP into stop() while run() is running. The signals must already
   // be blocked in every thread (call block_termination_signals() before starting any thread).
   bool handle_signals = false;
