@@ -18,6 +18,7 @@
 #include "engine/metainfo.hpp"
 #include "engine/session.hpp"
 #include "tools/command.hpp"
+#include "tools/magnet_source.hpp"
 #include "tools/progress.hpp"
 
 namespace torfs::tools {
@@ -34,6 +35,7 @@ struct DownloadArgs {
   bool verbose = false;
   std::uint64_t max_upload_kib = 0;
   std::uint64_t max_download_kib = 0;
+  PeerDiscoveryArgs discovery;
 };
 
 void log_line(bool verbose, LogLevel level, std::string_view line) {
@@ -51,8 +53,11 @@ std::string status_extra(const TorrentStats& s) {
 }
 
 void run(const DownloadArgs& args) {
-  auto meta = load_metainfo_file(args.torrent);
-  if (!meta) fail(args.torrent + ": " + meta.error().message, 2);
+  const std::optional<Magnet> magnet = magnet_source(args.torrent, args.discovery);
+  Result<Metainfo> meta = make_error(std::errc::invalid_argument, "no metainfo yet");
+  if (!magnet) {
+    meta = load_torrent_source(args.torrent);
+  }
 
   // Signals are taken synchronously by this thread only: block them before any thread starts
   // (threads inherit the mask), then sigtimedwait below.
@@ -67,16 +72,25 @@ void run(const DownloadArgs& args) {
   config.state_db = args.state_db;
   config.max_upload_rate = args.max_upload_kib * 1024;
   config.max_download_rate = args.max_download_kib * 1024;
+  apply_peer_discovery(args.discovery, config);
   const bool verbose = args.verbose;
   config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
   Session session(config);
   if (auto r = session.start(); !r) fail(r.error().message, 1);
+  if (magnet) {
+    meta = fetch_magnet_metadata(
+        session, *magnet, args.peers, !args.no_trackers, args.discovery,
+        [](const std::string& line) { std::fprintf(stderr, "torfs: %s\n", line.c_str()); });
+    if (!meta && meta.error().code == std::errc::interrupted) fail(meta.error().message, 130);
+    if (!meta) fail(meta.error().message, 1);
+  }
 
   TorrentConfig tconfig;
   tconfig.data_dir = args.data_dir;
   tconfig.seed = args.seed;
   tconfig.use_trackers = !args.no_trackers;
   tconfig.peers = args.peers;
+  tconfig.store_metainfo = magnet.has_value();
   const std::string name = meta->name;
   const std::uint64_t total = meta->layout.total_size();
   auto added = session.add_torrent(std::move(*meta), tconfig);
@@ -141,7 +155,8 @@ void run(const DownloadArgs& args) {
 void setup(CLI::App& app) {
   auto args = std::make_shared<DownloadArgs>();
   auto* cmd = app.add_subcommand("download", "Download a torrent to a directory");
-  cmd->add_option("torrent", args->torrent, "The .torrent file")->required();
+  cmd->add_option("torrent", args->torrent, "The .torrent file, its http(s) URL, or a magnet: link")
+      ->required();
   cmd->add_option("-d,--dir", args->data_dir, "Directory the torrent's files go to")->required();
   cmd->add_flag("--seed", args->seed, "Keep seeding after the download until interrupted");
   cmd->add_option("--peer", args->peers, "Connect to this peer directly (ADDR:PORT), repeatable");
@@ -156,6 +171,7 @@ void setup(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
   cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
+  add_peer_discovery_options(cmd, args->discovery);
   cmd->footer(
       "Exit status: 0 when every piece is verified, 1 on errors, 2 for an unreadable torrent, "
       "130 when interrupted (a rerun resumes).");

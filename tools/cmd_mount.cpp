@@ -26,6 +26,7 @@
 #include "fs/mount.hpp"
 #include "fs/torrent_fs.hpp"
 #include "tools/command.hpp"
+#include "tools/magnet_source.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -46,6 +47,7 @@ struct MountArgs {
   std::vector<std::string> fuse_options;
   std::string log_file;
   bool verbose = false;
+  PeerDiscoveryArgs discovery;
 };
 
 // Where the result of start-up goes: the daemon's parent (through a pipe) or, in the
@@ -53,6 +55,20 @@ struct MountArgs {
 class StartupReport {
  public:
   explicit StartupReport(int fd) : fd_(fd) {}
+  // A progress line for the user while start-up takes long (e.g. fetching a magnet's
+  // metadata): the parent prints it. Engine thread or main thread; not after report().
+  void progress(const std::string& message) {
+    const int fd = fd_.load();
+    if (fd == -2) return;
+    if (fd < 0) {
+      std::fprintf(stderr, "torfs: %s\n", message.c_str());
+      return;
+    }
+    const std::string line = "MSG " + message + "\n";
+    if (::write(fd, line.data(), line.size()) < 0) {
+      // The parent is gone; nobody is reading.
+    }
+  }
   void report(bool ok, const std::string& message) {
     const int fd = fd_.exchange(-2);
     if (fd == -2) return;
@@ -94,7 +110,8 @@ void make_private_dirs(const stdfs::path& base, const stdfs::path& dir) {
   std::error_code ec;
   stdfs::create_directories(base, ec);
   stdfs::path cur = base;
-  for (const auto& part : stdfs::relative(dir, base)) {
+  // lexically: stdfs::relative would resolve (follow) the very symlinks refused below.
+  for (const auto& part : dir.lexically_relative(base)) {
     cur /= part;
     struct stat st;
     if (lstat(cur.c_str(), &st) == 0) {
@@ -155,6 +172,12 @@ int daemonize(const std::string& log_file) {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) break;
       answer.append(buf, static_cast<std::size_t>(n));
+      // "MSG text\n" lines are progress for the user; the final answer follows them.
+      for (std::size_t nl;
+           answer.rfind("MSG ", 0) == 0 && (nl = answer.find('\n')) != answer.npos;) {
+        std::fprintf(stderr, "torfs: %s\n", answer.substr(4, nl - 4).c_str());
+        answer.erase(0, nl + 1);
+      }
     }
     if (answer.rfind("OK", 0) == 0) std::exit(0);
     if (answer.rfind("ERR ", 0) == 0) fail(answer.substr(4), 1);
@@ -181,7 +204,8 @@ int daemonize(const std::string& log_file) {
 }
 
 // Everything after the fork: engine, filesystem, mount, session loop.
-void serve(const MountArgs& args, Metainfo meta, const stdfs::path& mountpoint,
+void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
+           const std::optional<Magnet>& magnet, const stdfs::path& mountpoint,
            const stdfs::path& data_dir, std::vector<std::string> fuse_options,
            StartupReport& startup) {
   auto startup_fail = [&](const std::string& message) {
@@ -194,16 +218,28 @@ void serve(const MountArgs& args, Metainfo meta, const stdfs::path& mountpoint,
   SessionConfig config;
   config.listen = args.listen;
   config.state_db = args.state_db;
+  apply_peer_discovery(args.discovery, config);
   const bool verbose = args.verbose;
   config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
   Session session(config);
   if (auto r = session.start(); !r) startup_fail(r.error().message);
+  Metainfo meta;
+  if (magnet) {
+    auto fetched =
+        fetch_magnet_metadata(session, *magnet, args.peers, !args.no_trackers, args.discovery,
+                              [&startup](const std::string& line) { startup.progress(line); });
+    if (!fetched) startup_fail(fetched.error().message);
+    meta = std::move(*fetched);
+  } else {
+    meta = std::move(*source_meta);
+  }
 
   TorrentConfig tconfig;
   tconfig.data_dir = data_dir;
   tconfig.on_demand = args.on_demand;
   tconfig.use_trackers = !args.no_trackers;
   tconfig.peers = args.peers;
+  tconfig.store_metainfo = magnet.has_value();
   const std::string name = meta.name;
   const std::int64_t created = meta.creation_date.value_or(std::time(nullptr));
   auto added = session.add_torrent(std::move(meta), tconfig);
@@ -236,8 +272,12 @@ void serve(const MountArgs& args, Metainfo meta, const stdfs::path& mountpoint,
 }
 
 void run(const MountArgs& args) {
-  auto meta = load_metainfo_file(args.source);
-  if (!meta) fail(meta.error().message, 2);  // the message names the file
+  const std::optional<Magnet> magnet = magnet_source(args.source, args.discovery);
+  std::optional<Metainfo> meta;
+  if (!magnet) {
+    meta = load_torrent_source(args.source);
+  }
+  const Sha1Hash info_hash = magnet ? magnet->info_hash : meta->info_hash;
   if (!(args.read_timeout > 0)) fail("--read-timeout must be a positive number of seconds", 2);
   if (access("/dev/fuse", R_OK | W_OK) != 0) {
     fail("/dev/fuse is not usable (" + std::string(std::strerror(errno)) +
@@ -252,7 +292,7 @@ void run(const MountArgs& args) {
   stdfs::path data_dir;
   if (args.data_dir.empty()) {
     const stdfs::path base = xdg_data_home();
-    data_dir = base / "torfs" / "data" / to_hex(meta->info_hash);
+    data_dir = base / "torfs" / "data" / to_hex(info_hash);
     make_private_dirs(base, data_dir);
   } else {
     data_dir = stdfs::absolute(args.data_dir);
@@ -267,13 +307,14 @@ void run(const MountArgs& args) {
   // Fork before any thread exists (engine, FUSE): only the forking thread survives a fork.
   const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
   StartupReport startup(report_fd);
-  serve(resolved, std::move(*meta), mountpoint, data_dir, std::move(fuse_options), startup);
+  serve(resolved, std::move(meta), magnet, mountpoint, data_dir, std::move(fuse_options), startup);
 }
 
 void setup(CLI::App& app) {
   auto args = std::make_shared<MountArgs>();
   auto* cmd = app.add_subcommand("mount", "Mount a torrent as a read-only filesystem");
-  cmd->add_option("source", args->source, "The .torrent file")->required();
+  cmd->add_option("source", args->source, "The .torrent file, its http(s) URL, or a magnet: link")
+      ->required();
   cmd->add_option("mountpoint", args->mountpoint, "An empty directory to mount on")->required();
   cmd->add_flag("-f,--foreground", args->foreground, "Stay in the foreground (do not daemonize)");
   cmd->add_option("--data-dir", args->data_dir,
@@ -294,6 +335,7 @@ void setup(CLI::App& app) {
                   "Mount options, comma-separated (allow_other, nonempty, ...), repeatable");
   cmd->add_option("--log", args->log_file, "Append the daemon's log to this file");
   cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
+  add_peer_discovery_options(cmd, args->discovery);
   cmd->footer(
       "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGINT/SIGTERM to torfs). Exit "
       "status: 0 once mounted (daemon) or after a clean unmount (-f), 1 on errors, 2 for an "

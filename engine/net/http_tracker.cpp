@@ -254,4 +254,31 @@ asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, Tracker
   }
 }
 
+asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config) {
+  const auto deadline = Clock::now() + config.http_timeout;
+  std::set<std::string> visited{url};
+  for (int redirects = 0;; ++redirects) {
+    auto target = parse_target(url);
+    if (!target) co_return std::move(target).take_error();
+    auto reply = co_await fetch_once(*target, deadline, config);
+    if (!reply) co_return std::move(reply).take_error();
+    if (is_redirect(reply->status) && !reply->location.empty()) {
+      if (redirects >= config.http_max_redirects) {
+        co_return http_error(
+            target->host, "more than " + std::to_string(config.http_max_redirects) + " redirects");
+      }
+      auto next = redirect_target(url, reply->location);
+      if (!next) co_return std::move(next).take_error();
+      if (!visited.insert(*next).second) {
+        co_return http_error(target->host, "redirect loop at " + shorten(*next));
+      }
+      url = std::move(*next);
+      continue;
+    }
+    if (reply->status == 200) co_return std::move(reply->body);
+    co_return http_error(target->host, "HTTP status " + std::to_string(reply->status) + " " +
+                                           reply->reason.substr(0, 100));
+  }
+}
+
 }  // namespace torfs

@@ -21,4 +21,8 @@ namespace torfs {
 boost::asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url,
                                                                TrackerConfig config);
 
+// A plain GET with the same bounds (e.g. a .torrent given as a URL): the body of a 200 reply;
+// any other final status is an error naming it.
+boost::asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config);
+
 }  // namespace torfs

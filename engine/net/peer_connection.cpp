@@ -100,6 +100,7 @@ asio::awaitable<bool> PeerConnection::exchange_handshakes(std::optional<wire::Ha
   wire::Handshake ours;
   ours.set_fast();
   ours.set_extensions();
+  if (torrent_->context().dht) ours.set_dht();  // BEP 5
   ours.info_hash = torrent_->info_hash();
   ours.peer_id = torrent_->context().peer_id;
   char out[wire::kHandshakeSize];
@@ -296,6 +297,12 @@ void PeerConnection::send_extended(std::uint8_t ext_id, std::string_view payload
   char* p = reserve(6 + payload.size());
   wire::write_extended_header(p, ext_id, static_cast<std::uint32_t>(payload.size()));
   std::memcpy(p + 6, payload.data(), payload.size());
+  wake_writer();
+}
+
+void PeerConnection::send_port(std::uint16_t dht_port) {
+  if (closed_) return;
+  wire::write_port(reserve(wire::kPortSize), dht_port);
   wake_writer();
 }
 

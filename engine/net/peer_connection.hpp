@@ -62,6 +62,7 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
                     std::uint32_t length);
   void send_bitfield(const Bitfield& bits);
   void send_extended(std::uint8_t ext_id, std::string_view payload);
+  void send_port(std::uint16_t dht_port);  // BEP 5 PORT message
   void send_piece(std::uint32_t index, std::uint32_t begin, std::span<const char> data);
   std::size_t send_buffer_size() const { return out_.size() + sending_.size(); }
 

@@ -13,7 +13,10 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "engine/net/dht_node.hpp"
 #include "engine/net/disk_pool.hpp"
+#include "engine/net/lsd.hpp"
+#include "engine/net/metadata_service.hpp"
 #include "engine/net/resume.hpp"
 #include "engine/net/session_context.hpp"
 #include "engine/net/torrent_impl.hpp"
@@ -58,6 +61,26 @@ wire::PeerId make_peer_id() {
   return id;
 }
 
+// "data incomplete: 3 of 40 pieces missing or corrupt, the first is piece 7 (in FILE)".
+Error incomplete_data_error(const Metainfo& metainfo, const std::vector<PieceIndex>& have) {
+  const FileLayout& layout = metainfo.layout;
+  std::vector<bool> present(layout.num_pieces(), false);
+  for (PieceIndex p : have)
+    if (p.value() < present.size()) present[p.value()] = true;
+  std::uint32_t first = 0;
+  while (first < present.size() && present[first])
+    ++first;
+  const std::uint64_t offset = layout.piece_offset(PieceIndex(first));
+  const FileIndex file = layout.file_at(offset);
+  std::string where = metainfo.name;
+  if (file.value() < layout.num_files()) where = layout.file(file).path;
+  return make_error(std::errc::no_such_file_or_directory,
+                    "data incomplete: " + std::to_string(layout.num_pieces() - have.size()) +
+                        " of " + std::to_string(layout.num_pieces()) +
+                        " pieces missing or corrupt; the first is piece " + std::to_string(first) +
+                        " (in " + where + ")");
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -66,6 +89,8 @@ struct Session::Impl {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> handle_incoming(tcp::socket socket);
   void shutdown_on_engine();
+  void start_dht(const tcp::endpoint& listen, const std::filesystem::path& db);
+  void start_lsd(const tcp::endpoint& listen);
 
   SessionConfig config;
   EngineLog log;
@@ -78,24 +103,46 @@ struct Session::Impl {
   std::unique_ptr<RateLimiter> download_limit;
   std::unique_ptr<SessionContext> ctx;
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<DhtNode> dht;                               // SessionConfig::dht_enabled
+  std::unique_ptr<MetadataService> metadata;                  // Session::fetch_metadata
+  std::unique_ptr<LocalDiscovery> lsd;                        // SessionConfig::lsd_enabled
   std::map<Sha1Hash, std::shared_ptr<TorrentImpl>> torrents;  // engine thread
   std::unique_ptr<asio::steady_timer> stop_guard;
   std::mutex mutex;  // started/stopped, add_torrent vs stop
   bool started = false;
   bool stopped = false;
   std::uint16_t port = 0;
+  // Incoming connections still in their handshake (engine thread). Shared with the handshake
+  // coroutines, whose frames may outlive this struct's other members at shutdown.
+  std::shared_ptr<std::size_t> half_open = std::make_shared<std::size_t>(0);
 };
+
+// Bounds the descriptors a connection flood can pin: each half-open connection lives at most
+// the 10 s handshake timeout; beyond this many at once, new ones are closed at once.
+constexpr std::size_t kMaxHalfOpen = 256;
 
 asio::awaitable<void> Session::Impl::accept_loop() {
   for (;;) {
     auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
     if (!acceptor->is_open()) co_return;
-    if (ec) continue;
+    if (ec) {
+      // E.g. EMFILE: the connection stays queued and accept would fail again at once; pause
+      // rather than spin.
+      asio::steady_timer pause(*io, 100ms);
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (*half_open >= kMaxHalfOpen) continue;  // `socket` closes as it goes out of scope
     asio::co_spawn(*io, handle_incoming(std::move(socket)), asio::detached);
   }
 }
 
 asio::awaitable<void> Session::Impl::handle_incoming(tcp::socket socket) {
+  struct HalfOpen {
+    std::shared_ptr<std::size_t> count;
+    ~HalfOpen() { --*count; }
+  } const counted{half_open};
+  ++*half_open;
   constexpr auto token = asio::as_tuple(asio::use_awaitable);
   char in[wire::kHandshakeSize];
   asio::steady_timer timer(*io);
@@ -120,6 +167,9 @@ asio::awaitable<void> Session::Impl::handle_incoming(tcp::socket socket) {
 void Session::Impl::shutdown_on_engine() {
   boost::system::error_code ignored;
   if (acceptor) acceptor->close(ignored);
+  if (metadata) metadata->shutdown();
+  if (dht) dht->stop();
+  if (lsd) lsd->stop();
   stop_guard = std::make_unique<asio::steady_timer>(*io, 10s);
   stop_guard->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
@@ -139,6 +189,51 @@ void Session::Impl::shutdown_on_engine() {
   for (auto& [hash, torrent] : torrents)
     torrent->stop(one_done);
   one_done();
+}
+
+// The DHT node listens on UDP at the peer listener's address, with the same port number when
+// it is free. A node that cannot start is logged, not fatal: peers still come from trackers.
+void Session::Impl::start_dht(const tcp::endpoint& listen, const std::filesystem::path& db) {
+  Impl& s = *this;
+  DhtConfig config;
+  if (!s.config.dht_bootstrap.empty()) config.bootstrap = s.config.dht_bootstrap;
+  config.state_file =
+      s.config.dht_state_file.empty() ? db.parent_path() / "dht.state" : s.config.dht_state_file;
+  // Endpoint syntax: IPv6 literals in brackets.
+  std::string addr = listen.address().to_string();
+  if (listen.address().is_v6()) addr.insert(0, 1, '[').push_back(']');
+  for (const std::uint16_t port : {s.port, std::uint16_t{0}}) {
+    config.listen = addr + ":" + std::to_string(port);
+    auto node = std::make_unique<DhtNode>(*s.io, config);
+    if (auto r = node->start(); !r) {
+      s.log(port ? LogLevel::debug : LogLevel::warning, "DHT on ", config.listen, ": ",
+            r.error().message);
+      continue;
+    }
+    s.log(LogLevel::info, "DHT node on UDP port ", node->port());
+    s.dht = std::move(node);
+    s.ctx->dht = s.dht.get();
+    return;
+  }
+}
+
+// Peers announced on the local network go to the torrent they name (engine thread).
+void Session::Impl::start_lsd(const tcp::endpoint& listen) {
+  LsdConfig config;
+  config.ttl = this->config.lsd_multicast_ttl;
+  if (listen.address().is_v4() && !listen.address().is_unspecified())
+    config.interface_address = listen.address().to_string();
+  auto node = std::make_unique<LocalDiscovery>(
+      *io, config, [this](const Sha1Hash& hash, const Endpoint& peer) {
+        if (auto it = torrents.find(hash); it != torrents.end())
+          it->second->add_discovered_peers({peer});
+      });
+  if (auto r = node->start(); !r) {
+    log(LogLevel::warning, r.error().message);
+    return;
+  }
+  lsd = std::move(node);
+  ctx->lsd = lsd.get();
 }
 
 Session::Session(SessionConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
@@ -193,6 +288,9 @@ Result<void> Session::start() {
   s.download_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_download_rate);
   s.ctx->upload_limit = s.upload_limit.get();
   s.ctx->download_limit = s.download_limit.get();
+  s.metadata = std::make_unique<MetadataService>(*s.ctx);
+  if (s.config.dht_enabled) s.start_dht(ep, db);
+  if (s.config.lsd_enabled) s.start_lsd(ep);
   s.work.emplace(s.io->get_executor());
   asio::co_spawn(*s.io, s.accept_loop(), asio::detached);
   s.thread = std::thread([io = s.io] { io->run(); });
@@ -221,8 +319,16 @@ Result<std::shared_ptr<Torrent>> Session::add_torrent(Metainfo metainfo, Torrent
   record.num_pieces = metainfo.layout.num_pieces();
   auto id = s.store->upsert_torrent(record);
   if (!id) return std::move(id).take_error();
+  if (config.store_metainfo) {
+    if (auto r = s.store->set_metainfo(*id, metainfo.info_bytes); !r) {
+      s.log(LogLevel::warning, metainfo.name, ": cannot keep its metadata: ", r.error().message);
+    }
+  }
   auto resume = load_resume_state(metainfo, **data, *s.store, *id, s.log);
   if (!resume) return std::move(resume).take_error();
+  if (config.require_complete && resume->have.size() < metainfo.layout.num_pieces()) {
+    return incomplete_data_error(metainfo, resume->have);
+  }
   const Sha1Hash hash = metainfo.info_hash;
   auto torrent = std::make_shared<TorrentImpl>(*s.ctx, std::move(metainfo), std::move(config),
                                                std::move(*data), *id, resume->have);
@@ -255,6 +361,17 @@ void Session::remove_torrent(const std::shared_ptr<Torrent>& torrent) {
     s.torrents.erase(it);
     impl->stop([] {});
   });
+}
+
+Result<Metainfo> Session::fetch_metadata(const Magnet& magnet, const MetadataRequest& request) {
+  Impl& s = *impl_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (!s.started || s.stopped) {
+      return make_error(std::errc::operation_not_permitted, "session is not running");
+    }
+  }
+  return s.metadata->fetch(magnet, request);
 }
 
 std::uint16_t Session::listen_port() const {

@@ -25,6 +25,9 @@ class io_context;
 
 namespace torfs {
 
+class DhtNode;
+class LocalDiscovery;
+
 // Thread-safe logger over SessionConfig::log.
 class EngineLog {
  public:
@@ -65,6 +68,10 @@ struct SessionContext {
   RateLimiter* download_limit = nullptr;
   // IP addresses (v4 in the first 4 bytes) banned for this session for sending bad data.
   std::set<std::array<std::uint8_t, 16>> banned;
+  // The session's DHT node (SessionConfig::dht_enabled), or null.
+  DhtNode* dht = nullptr;
+  // The session's local service discovery (SessionConfig::lsd_enabled), or null.
+  LocalDiscovery* lsd = nullptr;
 };
 
 }  // namespace torfs

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 
 #include "engine/net/tracker_manager.hpp"
+#include "engine/ut_metadata.hpp"
 
 namespace torfs {
 namespace asio = boost::asio;
@@ -168,9 +169,12 @@ void TorrentImpl::start() {
   }
   if (config_.use_trackers && !metainfo_.tracker_tiers.empty()) {
     auto self = this;
+    TrackerConfig tracker_config;  // announces leave from a specific listen address, if any
+    if (ctx_.bind_address)
+      tracker_config.bind_address = to_asio(*ctx_.bind_address).address().to_string();
     trackers_ = std::make_unique<TrackerManager>(
         ctx_.io, metainfo_.tracker_tiers, [self] { return self->announce_params(); },
-        [self](std::vector<Endpoint> peers) { self->add_candidates(peers); });
+        [self](std::vector<Endpoint> peers) { self->add_candidates(peers); }, tracker_config);
     trackers_->start();
   }
   ctx_.log(LogLevel::info, metainfo_.name, ": started with ", picker_.num_have(), "/",
@@ -250,6 +254,9 @@ void TorrentImpl::tick() {
     retry.at = Clock::time_point::max();
   }
   connect_more();
+  dht_tick();
+  lsd_tick();
+  pex_tick();
   if (trackers_ && ticks_ % 10 == 0 && peers_.empty() && candidates_.empty() &&
       !picker_.complete()) {
     trackers_->reannounce();  // nobody to talk to: ask again (the manager keeps min interval)
@@ -396,6 +403,12 @@ bool TorrentImpl::on_peer_handshake(PeerConnection& peer) {
     ext.client = "torfs";
     ext.listen_port = ctx_.listen_port;
     ext.reqq = 500;
+    // BEP 9: we serve our info dictionary to peers that came from a magnet link.
+    ext.m.emplace_back(std::string(ut_metadata::kExtensionName), ut_metadata::kLocalId);
+    ext.metadata_size = metainfo_.info_bytes.size();
+    if (!metainfo_.is_private) {
+      ext.m.emplace_back(std::string(ut_pex::kExtensionName), ut_pex::kLocalId);  // BEP 11
+    }
     peer.send_extended(0, wire::encode_extension_handshake(ext));
   }
   const bool fast = peer.handshake.supports_fast();
@@ -406,6 +419,7 @@ bool TorrentImpl::on_peer_handshake(PeerConnection& peer) {
   } else if (picker_.num_have() > 0) {
     peer.send_bitfield(picker_.have_bitfield());
   }
+  send_dht_port(peer);  // after the piece information, which must come first (BEP 3)
   ctx_.log(LogLevel::debug, metainfo_.name, ": connected to ", peer.name(),
            peer.outgoing() ? " (outgoing)" : " (incoming)", fast ? " fast" : "");
   publish_stats();
@@ -414,6 +428,7 @@ bool TorrentImpl::on_peer_handshake(PeerConnection& peer) {
 
 void TorrentImpl::on_peer_closed(PeerConnection& peer, std::string_view reason) {
   ctx_.log(LogLevel::debug, metainfo_.name, ": peer ", peer.name(), " closed: ", reason);
+  pex_.erase(peer.key());
   if (peer.handshake_done && peer.has.size() == metainfo_.layout.num_pieces()) {
     if (peer.seed) {
       picker_.remove_seed();
@@ -491,12 +506,14 @@ void TorrentImpl::choke(PeerConnection& peer) {
 void TorrentImpl::unchoke(PeerConnection& peer) {
   if (!peer.am_choking) return;
   peer.am_choking = false;
+  peer.refused_requests = 0;
   peer.last_unchoked = Clock::now();
   peer.send_simple(wire::MsgType::unchoke);
 }
 
 void TorrentImpl::run_choker(bool optimistic_round) {
-  const bool seeding = picker_.complete();
+  // Nothing left to fetch (complete, or a partial seed / idle mount): rank as a seeder.
+  const bool seeding = picker_.complete() || picker_.num_wanted() == 0;
   const auto now = Clock::now();
   std::vector<PeerConnection*> interested;
   for (auto& [key, peer] : peers_) {
@@ -509,7 +526,8 @@ void TorrentImpl::run_choker(bool optimistic_round) {
       const auto since = p->am_choking ? p->last_unchoked : p->last_unchoked + 30s;
       return -std::chrono::duration<double>(now - since).count();
     }
-    return -p->download_rate;
+    // A snubbed peer (requests unanswered for a while) gives nothing: no regular slot.
+    return p->snubbed ? 1.0 : -p->download_rate;
   };
   std::stable_sort(interested.begin(), interested.end(),
                    [&](auto* a, auto* b) { return rank(a) < rank(b); });

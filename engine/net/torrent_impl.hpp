@@ -31,6 +31,7 @@
 #include "engine/piece_picker.hpp"
 #include "engine/session.hpp"
 #include "engine/tracker_proto.hpp"
+#include "engine/ut_pex.hpp"
 #include "engine/wire.hpp"
 
 namespace torfs {
@@ -70,6 +71,8 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   void stop(std::function<void()> done);
   void add_incoming(tcp::socket socket, const wire::Handshake& theirs);
   const Sha1Hash& info_hash() const { return metainfo_.info_hash; }
+  // Peers from local service discovery (torrent_dht.cpp); ignored for private torrents.
+  void add_discovered_peers(const std::vector<Endpoint>& peers);
   SessionContext& context() { return ctx_; }
 
   // --- called by PeerConnection (engine thread)
@@ -134,6 +137,17 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   void answer_piece_waiters(std::uint32_t piece);
   void answer_all_waiters(std::error_code ec);
   Priority base_priority() const;
+
+  // torrent_dht.cpp: DHT lookups + announces (BEP 5), not for private torrents (BEP 27)
+  void dht_tick();
+  void on_port_message(const PeerConnection& peer, std::uint16_t port);
+  void send_dht_port(PeerConnection& peer);  // after the handshake, to DHT-capable peers
+  void lsd_tick();                           // BEP 14 announces, every 5 minutes
+
+  // torrent_pex.cpp: peer exchange (BEP 11, ut_pex), not for private torrents
+  void on_extensions(PeerConnection& peer, const wire::ExtensionHandshake& ext);
+  void on_pex(PeerConnection& peer, std::string_view payload);
+  void pex_tick();
 
   // torrent_uploads.cpp
   const char* on_request(PeerConnection& peer, const wire::Message& msg);
@@ -205,6 +219,16 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   std::vector<std::function<void(const Error&)>> error_callbacks_;
   bool completed_announced_ = false;
   PeerKey optimistic_ = 0;
+  struct PexPeer {
+    std::uint8_t id = 0;            // their ut_pex id (0: they do not speak it)
+    std::uint16_t listen_port = 0;  // from their extension handshake ("p")
+    ut_pex::Diff diff;              // what they have been told
+    Clock::time_point last_sent{}, last_received{};
+  };
+  std::unordered_map<PeerKey, PexPeer> pex_;
+  bool dht_running_ = false;      // a get_peers lookup is under way
+  Clock::time_point next_dht_{};  // when to look ourselves up in the DHT again
+  Clock::time_point next_lsd_{};  // when to announce on the local network again
 };
 
 // Conversions between the parser-side Endpoint and Asio's.

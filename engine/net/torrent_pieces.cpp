@@ -6,8 +6,10 @@
 #include <boost/asio/post.hpp>
 
 #include "cache/sha1.hpp"
+#include "engine/net/metadata_fetcher.hpp"
 #include "engine/net/torrent_impl.hpp"
 #include "engine/net/tracker_manager.hpp"
+#include "engine/ut_metadata.hpp"
 
 namespace torfs {
 namespace asio = boost::asio;
@@ -60,9 +62,24 @@ const char* TorrentImpl::on_message(PeerConnection& peer, const wire::Message& m
       if (!peer.am_interested) update_interest(peer);
       break;
     case wire::MsgType::bitfield: {
-      if (peer.seed || !peer.has.none()) return "bitfield after other piece information";
       auto bits = Bitfield::from_wire(msg.payload, n);
       if (!bits) return "bitfield of the wrong size or with spare bits set";
+      if (peer.seed) break;
+      if (!peer.has.none()) {
+        // aria2c sends a bitfield instead of a burst of 20+ haves mid-connection: merge it.
+        for (std::uint32_t p = 0; p < n; ++p) {
+          if (!bits->get(p) || peer.has.get(p)) continue;
+          peer.has.set(p);
+          picker_.add_have(PieceIndex(p));
+        }
+        if (peer.has.all()) {
+          picker_.remove_peer(peer.has);
+          picker_.add_seed();
+          peer.seed = true;
+        }
+        update_interest(peer);
+        break;
+      }
       if (bits->all()) {
         peer.seed = true;
         picker_.add_seed();
@@ -107,10 +124,18 @@ const char* TorrentImpl::on_message(PeerConnection& peer, const wire::Message& m
           if (ext->reqq) peer.reqq = std::max<std::uint32_t>(*ext->reqq, 1);
           peer.client = ext->client;
           peer.ext_metadata_id = ext->id_of("ut_metadata").value_or(0);
+          on_extensions(peer, *ext);
         }
+      } else if (msg.ext_id == ut_metadata::kLocalId) {
+        return serve_metadata(peer, metainfo_.info_bytes, msg.payload);
+      } else if (msg.ext_id == ut_pex::kLocalId) {
+        on_pex(peer, msg.payload);
       }
       break;
-    default:  // keep-alive, port, suggest, allowed fast, unknown: nothing to do
+    case wire::MsgType::port:
+      on_port_message(peer, msg.port);
+      break;
+    default:  // keep-alive, suggest, allowed fast, unknown: nothing to do
       break;
   }
   return nullptr;
@@ -166,13 +191,15 @@ const char* TorrentImpl::on_piece(PeerConnection& peer, const wire::Message& msg
   if (len != picker_.block_size(ref)) return nullptr;
   auto it = std::find_if(peer.requests.begin(), peer.requests.end(),
                          [&](const auto& r) { return r.block == ref; });
-  if (it != peer.requests.end()) {
-    peer.requests.erase(it);
-    peer.last_block = Clock::now();
-    if (peer.snubbed) {
-      peer.snubbed = false;
-      peer.target_queue = 16;
-    }
+  // Only blocks we asked this peer for (and still wait for) may enter a piece: an unsolicited
+  // block would otherwise make a piece fail and put strikes on the honest peers that sent the
+  // rest of it (a peer could get honest seeders banned that way).
+  if (it == peer.requests.end()) return nullptr;
+  peer.requests.erase(it);
+  peer.last_block = Clock::now();
+  if (peer.snubbed) {
+    peer.snubbed = false;
+    peer.target_queue = 16;
   }
   if (stopping_ || picker_.have(ref.piece)) return nullptr;
   const PiecePicker::ReceiveResult res = picker_.mark_received(ref, peer.key());

@@ -26,6 +26,9 @@ def main():
     ap.add_argument("--status", required=True)
     ap.add_argument("--no-trackers", action="store_true")
     ap.add_argument("--exit-when-done", action="store_true")
+    ap.add_argument("--dht", action="store_true",
+                    help="enable libtorrent's DHT with the loopback-friendly settings")
+    ap.add_argument("--dht-bootstrap", default="", help="HOST:PORT[,HOST:PORT...] DHT nodes")
     args = ap.parse_args()
 
     settings = {
@@ -49,6 +52,14 @@ def main():
         "tracker_completion_timeout": 10,
         "user_agent": "lt_peer",
     }
+    if args.dht:
+        # Loopback swarms: libtorrent would otherwise refuse our local node ids and addresses.
+        settings.update({
+            "enable_dht": True, "dht_bootstrap_nodes": args.dht_bootstrap,
+            "dht_restrict_routing_ips": False, "dht_restrict_search_ips": False,
+            "dht_ignore_dark_internet": False, "dht_prefer_verified_node_ids": False,
+            "dht_enforce_node_id": False, "dht_announce_interval": 5,
+        })
     ses = lt.session(settings)
     if args.upload_limit or args.download_limit:
         # libtorrent exempts local-network peers (the "local" peer class) from the global rate
