@@ -20,6 +20,7 @@
 #include "tools/command.hpp"
 #include "tools/magnet_source.hpp"
 #include "tools/progress.hpp"
+#include "tools/rate_options.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -33,8 +34,7 @@ struct DownloadArgs {
   std::string state_db;
   bool no_trackers = false;
   bool verbose = false;
-  std::uint64_t max_upload_kib = 0;
-  std::uint64_t max_download_kib = 0;
+  RateArgs rates;
   PeerDiscoveryArgs discovery;
 };
 
@@ -70,8 +70,7 @@ void run(const DownloadArgs& args) {
   SessionConfig config;
   config.listen = args.listen;
   config.state_db = args.state_db;
-  config.max_upload_rate = args.max_upload_kib * 1024;
-  config.max_download_rate = args.max_download_kib * 1024;
+  apply_rate_options(args.rates, config);
   apply_peer_discovery(args.discovery, config);
   const bool verbose = args.verbose;
   config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
@@ -164,11 +163,7 @@ void setup(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--state-db", args->state_db,
                   "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
-  cmd->add_option("--max-upload-rate", args->max_upload_kib, "Upload limit in KiB/s (0 = none)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-download-rate", args->max_download_kib,
-                  "Download limit in KiB/s (0 = none)")
-      ->check(CLI::NonNegativeNumber);
+  add_rate_options(cmd, args->rates);
   cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
   cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
   add_peer_discovery_options(cmd, args->discovery);

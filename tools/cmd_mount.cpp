@@ -27,6 +27,7 @@
 #include "fs/torrent_fs.hpp"
 #include "tools/command.hpp"
 #include "tools/magnet_source.hpp"
+#include "tools/rate_options.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -48,6 +49,7 @@ struct MountArgs {
   std::string log_file;
   bool verbose = false;
   PeerDiscoveryArgs discovery;
+  RateArgs rates;
 };
 
 // Where the result of start-up goes: the daemon's parent (through a pipe) or, in the
@@ -219,6 +221,7 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   config.listen = args.listen;
   config.state_db = args.state_db;
   apply_peer_discovery(args.discovery, config);
+  apply_rate_options(args.rates, config);
   const bool verbose = args.verbose;
   config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
   Session session(config);
@@ -331,6 +334,7 @@ void setup(CLI::App& app) {
   cmd->add_flag("--on-demand", args->on_demand,
                 "Fetch only what is read (and its readahead), not the whole torrent");
   cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
+  add_rate_options(cmd, args->rates);
   cmd->add_option("-o", args->fuse_options,
                   "Mount options, comma-separated (allow_other, nonempty, ...), repeatable");
   cmd->add_option("--log", args->log_file, "Append the daemon's log to this file");
