@@ -110,6 +110,8 @@ Result<std::unique_ptr<FuseMount>> FuseMount::mount(TorrentFs& fs, const MountOp
 
   const fuse_lowlevel_ops& ops = TorrentFs::operations();
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &fs);
+  // Parsing replaced `args` with a heap copy; the session keeps nothing of it.
+  fuse_opt_free_args(&args);
   if (!se) {
     return make_error(std::errc::invalid_argument,
                       "cannot create the FUSE session (bad mount option in '" + opts + "'?)");

@@ -241,6 +241,11 @@ Session::Session(SessionConfig config) : impl_(std::make_unique<Impl>(std::move(
 Session::~Session() {
   stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  // Completions queued when the engine stopped (cancelled timers, aborted socket operations)
+  // still hold TorrentImpl references, and a TorrentImpl holds the io_context: run the ready
+  // ones here (the engine thread is gone) so that cycle breaks and everything is freed.
+  impl_->io->restart();
+  impl_->io->poll();
   if (impl_->disk) impl_->disk->stop();
 }
 
