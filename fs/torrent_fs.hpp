@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/torrent_view.hpp"
@@ -72,7 +73,11 @@ class TorrentFs {
 
  private:
   friend struct FsOps;
-  struct FileHandle;
+  struct FileHandle {
+    FileIndex file;
+    ReaderId reader = 0;
+    ReadaheadWindow window;
+  };
 
   // Attributes and names (torrent_fs.cpp).
   void fill_stat(const InodeNode& node, struct stat& st) const;
@@ -113,6 +118,10 @@ class TorrentFs {
   std::atomic<ReaderId> next_reader_{1};
   std::atomic<unsigned> max_readahead_{0};
   std::atomic<std::size_t> largest_read_{0};
+  // Open file handles are owned here, not by the kernel: after an unmount with files still
+  // open no release() ever arrives, and the handles must not leak.
+  std::mutex handles_mutex_;
+  std::unordered_map<const FileHandle*, std::unique_ptr<FileHandle>> handles_;
 
   std::mutex sweep_mutex_;
   std::condition_variable sweep_cv_;

@@ -14,12 +14,6 @@
 
 namespace torfs::fs {
 
-struct TorrentFs::FileHandle {
-  FileIndex file;
-  ReaderId reader = 0;
-  ReadaheadWindow window;
-};
-
 namespace {
 
 constexpr auto kSweepInterval = std::chrono::milliseconds(200);
@@ -38,22 +32,32 @@ void TorrentFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
     return void(fuse_reply_err(req, EROFS));
   }
-  auto* handle =
-      new FileHandle{node->file, next_reader_.fetch_add(1), ReadaheadWindow(options_.readahead)};
+  // Aggregate-initialized in place: the window holds a mutex and cannot be moved.
+  std::unique_ptr<FileHandle> owned(
+      new FileHandle{node->file, next_reader_.fetch_add(1), ReadaheadWindow(options_.readahead)});
+  FileHandle* handle = owned.get();
+  {
+    std::lock_guard lock(handles_mutex_);
+    handles_.emplace(handle, std::move(owned));
+  }
   fi->fh = reinterpret_cast<std::uint64_t>(handle);
   // The kernel only ever caches bytes this filesystem returned, and those are verified and
   // never change: cached pages stay valid across opens.
   fi->keep_cache = 1;
   // O_DIRECT asks for uncached reads; honour it (those reads are also interruptible).
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
-  if (fuse_reply_open(req, fi) != 0) delete handle;  // open was interrupted: no release follows
+  if (fuse_reply_open(req, fi) != 0) {  // open was interrupted: no release follows
+    std::lock_guard lock(handles_mutex_);
+    handles_.erase(handle);
+  }
 }
 
 void TorrentFs::release(fuse_req_t req, fuse_file_info* fi) {
   auto* handle = reinterpret_cast<FileHandle*>(fi->fh);
   if (handle) {
     view_.close_reader(handle->reader);
-    delete handle;
+    std::lock_guard lock(handles_mutex_);
+    handles_.erase(handle);
   }
   fuse_reply_err(req, 0);
 }
