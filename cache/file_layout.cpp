@@ -36,8 +36,9 @@ std::uint32_t FileLayout::piece_size(PieceIndex piece) const {
 
 FileIndex FileLayout::file_at(std::uint64_t offset) const {
   // First file whose end is beyond offset; skips zero-length files sitting at `offset`.
-  auto it = std::upper_bound(files_.begin(), files_.end(), offset,
-                             [](std::uint64_t off, const FileEntry& f) { return off < f.offset + f.size; });
+  auto it = std::upper_bound(
+      files_.begin(), files_.end(), offset,
+      [](std::uint64_t off, const FileEntry& f) { return off < f.offset + f.size; });
   return FileIndex(static_cast<std::uint32_t>(it - files_.begin()));
 }
 

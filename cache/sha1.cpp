@@ -12,7 +12,9 @@ Sha1::Sha1() : ctx_(EVP_MD_CTX_new()) {
   }
 }
 
-Sha1::~Sha1() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha1::~Sha1() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
 
 void Sha1::update(const void* data, std::size_t len) {
   EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, len);

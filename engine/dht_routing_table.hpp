@@ -37,7 +37,7 @@ inline constexpr int kMaxNodeFailures = 3;
 inline constexpr std::size_t kMaxPersistedNodes = kMaxBuckets * kBucketSize;
 
 // A fresh random id (std::random_device). BEP 42 secure ids (derived from the external IP) are
-// not implemented: libtorrent only prefers them when dht_prefer_verified_node_ids is set and
+// left out on purpose: libtorrent only prefers them when dht_prefer_verified_node_ids is set and
 // only enforces them with dht_enforce_node_id (off by default).
 NodeId random_node_id();
 NodeId xor_distance(const NodeId& a, const NodeId& b);

@@ -17,8 +17,8 @@ namespace torfs {
 
 struct MetainfoLimits {
   std::size_t max_torrent_size = 10 * 1024 * 1024;  // bytes of the whole .torrent
-  std::size_t max_depth = 100;                       // bencode nesting
-  std::size_t max_tokens = 4'000'000;                // bencode tokens (ints, strings, lists, dicts)
+  std::size_t max_depth = 100;                      // bencode nesting
+  std::size_t max_tokens = 4'000'000;               // bencode tokens (ints, strings, lists, dicts)
   std::size_t max_files = 1'000'000;
   std::uint32_t min_piece_length = 16 * 1024;
   std::uint32_t max_piece_length = 256 * 1024 * 1024;

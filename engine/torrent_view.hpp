@@ -39,7 +39,7 @@ struct TorrentStats {
   std::uint64_t uploaded = 0;    // payload bytes sent
   double download_rate = 0;      // bytes/s, smoothed
   double upload_rate = 0;
-  std::uint32_t peers = 0;       // connected peers
+  std::uint32_t peers = 0;  // connected peers
   std::uint32_t seeds = 0;
 };
 
