@@ -38,15 +38,6 @@ struct DownloadArgs {
   PeerDiscoveryArgs discovery;
 };
 
-void log_line(bool verbose, LogLevel level, std::string_view line) {
-  if (level == LogLevel::debug && !verbose) return;
-  static const auto start = std::chrono::steady_clock::now();
-  static const char* names[] = {"debug", "info", "warning", "error"};
-  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "torfs: [%7.3f] %s: %.*s\n", t, names[static_cast<int>(level)],
-               static_cast<int>(line.size()), line.data());
-}
-
 std::string status_extra(const TorrentStats& s) {
   return std::to_string(s.peers) + " peers, " + std::to_string(s.pieces_have) + "/" +
          std::to_string(s.pieces_total) + " pieces, up " + format_bytes(s.uploaded);
@@ -72,8 +63,7 @@ void run(const DownloadArgs& args) {
   config.state_db = args.state_db;
   apply_rate_options(args.rates, config);
   apply_peer_discovery(args.discovery, config);
-  const bool verbose = args.verbose;
-  config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
+  config.log = stderr_log(args.verbose);
   Session session(config);
   if (auto r = session.start(); !r) fail(r.error().message, 1);
   if (magnet) {

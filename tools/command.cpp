@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -22,6 +23,18 @@ CommandRegistration::CommandRegistration(int order, CommandSetup setup) {
 void fail(const std::string& message, int exit_code) {
   std::fprintf(stderr, "torfs: %s\n", message.c_str());
   throw CLI::RuntimeError(exit_code);
+}
+
+std::function<void(LogLevel, std::string_view)> stderr_log(bool verbose) {
+  const auto start = std::chrono::steady_clock::now();
+  return [verbose, start](LogLevel level, std::string_view line) {
+    if (level == LogLevel::debug && !verbose) return;
+    static const char* names[] = {"debug", "info", "warning", "error"};
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "torfs: [%7.3f] %s: %.*s\n", t, names[static_cast<int>(level)],
+                 static_cast<int>(line.size()), line.data());
+  };
 }
 
 bool progress_on_terminal() {

@@ -7,8 +7,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "engine/session.hpp"
 
 namespace torfs::tools {
 
@@ -25,6 +29,10 @@ std::vector<std::pair<int, CommandSetup>>& registry();
 
 // Prints "torfs: <message>" to stderr and throws CLI::RuntimeError(exit_code).
 [[noreturn]] void fail(const std::string& message, int exit_code = 1);
+
+// Engine log sink for foreground commands: "torfs: [  1.234] level: text" on stderr, time
+// since start; debug lines only when verbose.
+std::function<void(LogLevel, std::string_view)> stderr_log(bool verbose);
 
 // True when stderr is a terminal (progress bars) and not disabled by TORFS_NO_PROGRESS.
 bool progress_on_terminal();
