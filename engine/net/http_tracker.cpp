@@ -220,9 +220,15 @@ Result<std::string> redirect_target(const std::string& base, const std::string& 
   return std::string(dest.buffer());
 }
 
-}  // namespace
+// The final reply for `url`: redirects followed (bounded, loops refused) within one deadline.
+// `host` is the host of the URL that gave the final reply, for error messages.
+struct FinalReply {
+  std::string host;
+  Reply reply;
+};
 
-asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, TrackerConfig config) {
+asio::awaitable<Result<FinalReply>> fetch_following_redirects(std::string url,
+                                                              TrackerConfig config) {
   const auto deadline = Clock::now() + config.http_timeout;
   std::set<std::string> visited{url};
   for (int redirects = 0;; ++redirects) {
@@ -243,42 +249,34 @@ asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, Tracker
       url = std::move(*next);
       continue;
     }
-    auto parsed = parse_http_announce_response(reply->body);
-    if (reply->status == 200) co_return parsed;
-    // Some trackers send their `failure reason` with an error status; prefer that text.
-    if (!parsed && parsed.error().code == std::make_error_code(std::errc::connection_refused)) {
-      co_return parsed;
-    }
-    co_return http_error(target->host, "HTTP status " + std::to_string(reply->status) + " " +
-                                           reply->reason.substr(0, 100));
+    co_return FinalReply{target->host, std::move(*reply)};
   }
 }
 
-asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config) {
-  const auto deadline = Clock::now() + config.http_timeout;
-  std::set<std::string> visited{url};
-  for (int redirects = 0;; ++redirects) {
-    auto target = parse_target(url);
-    if (!target) co_return std::move(target).take_error();
-    auto reply = co_await fetch_once(*target, deadline, config);
-    if (!reply) co_return std::move(reply).take_error();
-    if (is_redirect(reply->status) && !reply->location.empty()) {
-      if (redirects >= config.http_max_redirects) {
-        co_return http_error(
-            target->host, "more than " + std::to_string(config.http_max_redirects) + " redirects");
-      }
-      auto next = redirect_target(url, reply->location);
-      if (!next) co_return std::move(next).take_error();
-      if (!visited.insert(*next).second) {
-        co_return http_error(target->host, "redirect loop at " + shorten(*next));
-      }
-      url = std::move(*next);
-      continue;
-    }
-    if (reply->status == 200) co_return std::move(reply->body);
-    co_return http_error(target->host, "HTTP status " + std::to_string(reply->status) + " " +
-                                           reply->reason.substr(0, 100));
+Error status_error(const FinalReply& r) {
+  return http_error(r.host, "HTTP status " + std::to_string(r.reply.status) + " " +
+                                r.reply.reason.substr(0, 100));
+}
+
+}  // namespace
+
+asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, TrackerConfig config) {
+  auto result = co_await fetch_following_redirects(std::move(url), std::move(config));
+  if (!result) co_return std::move(result).take_error();
+  auto parsed = parse_http_announce_response(result->reply.body);
+  if (result->reply.status == 200) co_return parsed;
+  // Some trackers send their `failure reason` with an error status; prefer that text.
+  if (!parsed && parsed.error().code == std::make_error_code(std::errc::connection_refused)) {
+    co_return parsed;
   }
+  co_return status_error(*result);
+}
+
+asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config) {
+  auto result = co_await fetch_following_redirects(std::move(url), std::move(config));
+  if (!result) co_return std::move(result).take_error();
+  if (result->reply.status == 200) co_return std::move(result->reply.body);
+  co_return status_error(*result);
 }
 
 }  // namespace torfs
