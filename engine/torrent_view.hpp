@@ -37,7 +37,11 @@ struct TorrentStats {
   std::uint32_t pieces_have = 0;
   std::uint64_t downloaded = 0;  // payload bytes received from peers this session
   std::uint64_t uploaded = 0;    // payload bytes sent
-  double download_rate = 0;      // bytes/s, smoothed
+  // All-time payload totals (earlier sessions from the completion store, plus this one): the
+  // seeding ratio is total_uploaded / total_downloaded.
+  std::uint64_t total_downloaded = 0;
+  std::uint64_t total_uploaded = 0;
+  double download_rate = 0;  // bytes/s, smoothed
   double upload_rate = 0;
   std::uint32_t peers = 0;  // connected peers
   std::uint32_t seeds = 0;
@@ -67,6 +71,21 @@ class TorrentView {
   virtual void close_reader(ReaderId reader) = 0;
 
   virtual TorrentStats stats() const = 0;
+
+  // Reading verified bytes straight from file_fd(): acquire_read() pins every piece under the
+  // stream range [offset, offset + length) against cache eviction (and counts as a use for
+  // least-recently-read eviction), and returns true only when all of them are verified. Each
+  // true acquire_read() must be paired with release_read() of the same range once the bytes
+  // are copied out; a false one pins nothing. Without a cache budget nothing is ever evicted,
+  // which is what these defaults (for views without eviction) implement.
+  virtual bool acquire_read(std::uint64_t offset, std::uint64_t length) {
+    const PieceRange pieces = metainfo().layout.pieces_for_range(offset, length);
+    for (PieceIndex p = pieces.begin; p < pieces.end; ++p) {
+      if (!have_piece(p)) return false;
+    }
+    return true;
+  }
+  virtual void release_read(std::uint64_t /*offset*/, std::uint64_t /*length*/) {}
 };
 
 }  // namespace torfs

@@ -338,6 +338,11 @@ Result<std::shared_ptr<Torrent>> Session::add_torrent(Metainfo metainfo, Torrent
   auto torrent = std::make_shared<TorrentImpl>(*s.ctx, std::move(metainfo), std::move(config),
                                                std::move(*data), *id, resume->have);
   torrent->queue_commit(std::move(resume->rechecked));
+  if (auto stored = s.store->list_torrents()) {
+    for (const StoredTorrent& t : *stored) {
+      if (t.id == *id) torrent->set_prior_transfer(t.uploaded, t.downloaded);
+    }
+  }
   std::promise<bool> added;
   auto added_future = added.get_future();
   {

@@ -128,6 +128,8 @@ TorrentStats TorrentImpl::stats() const {
   s.pieces_have = pieces_have_.load(std::memory_order_relaxed);
   s.downloaded = downloaded_.load(std::memory_order_relaxed);
   s.uploaded = uploaded_.load(std::memory_order_relaxed);
+  s.total_downloaded = prior_downloaded_ + s.downloaded;
+  s.total_uploaded = prior_uploaded_ + s.uploaded;
   s.download_rate = download_rate_.load(std::memory_order_relaxed);
   s.upload_rate = upload_rate_.load(std::memory_order_relaxed);
   s.peers = num_peers_.load(std::memory_order_relaxed);

@@ -67,6 +67,11 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   void start();
   // Pieces verified by a re-check at add time: committed to SQLite with the next flush.
   void queue_commit(std::vector<PieceIndex> pieces);
+  // All-time transfer totals of earlier sessions (from the completion store), before start().
+  void set_prior_transfer(std::uint64_t uploaded, std::uint64_t downloaded) {
+    prior_uploaded_ = uploaded;
+    prior_downloaded_ = downloaded;
+  }
   // Stops everything (bounded), flushes completion to SQLite, then calls done().
   void stop(std::function<void()> done);
   void add_incoming(tcp::socket socket, const wire::Handshake& theirs);
@@ -170,6 +175,8 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   std::atomic<std::uint32_t> pieces_have_{0};
   std::atomic<std::uint64_t> downloaded_{0};
   std::atomic<std::uint64_t> uploaded_{0};
+  std::uint64_t prior_uploaded_ = 0;  // set before start(), then read-only
+  std::uint64_t prior_downloaded_ = 0;
   std::atomic<double> download_rate_{0};
   std::atomic<double> upload_rate_{0};
   std::atomic<std::uint32_t> num_peers_{0};
