@@ -4,7 +4,6 @@
 // Downloads a torrent with the engine, shows progress, exits 0 once every piece is verified
 // (or keeps seeding with --seed until SIGINT/SIGTERM). Interrupting is clean: completion is
 // committed to SQLite, so a rerun resumes.
-#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
@@ -20,7 +19,7 @@
 #include "tools/command.hpp"
 #include "tools/magnet_source.hpp"
 #include "tools/progress.hpp"
-#include "tools/rate_options.hpp"
+#include "tools/session_options.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -29,18 +28,12 @@ struct DownloadArgs {
   std::string torrent;
   std::string data_dir;
   bool seed = false;
-  std::vector<std::string> peers;
-  std::string listen = "0.0.0.0:0";
-  std::string state_db;
-  bool no_trackers = false;
-  bool verbose = false;
-  RateArgs rates;
+  SessionArgs session;
   PeerDiscoveryArgs discovery;
 };
 
 std::string status_extra(const TorrentStats& s) {
-  return std::to_string(s.peers) + " peers, " + std::to_string(s.pieces_have) + "/" +
-         std::to_string(s.pieces_total) + " pieces, up " + format_bytes(s.uploaded);
+  return peer_piece_summary(s, "up", s.uploaded);
 }
 
 void run(const DownloadArgs& args) {
@@ -50,25 +43,16 @@ void run(const DownloadArgs& args) {
     meta = load_torrent_source(args.torrent);
   }
 
-  // Signals are taken synchronously by this thread only: block them before any thread starts
-  // (threads inherit the mask), then sigtimedwait below.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = block_stop_signals();  // taken by sigtimedwait below
 
-  SessionConfig config;
-  config.listen = args.listen;
-  config.state_db = args.state_db;
-  apply_rate_options(args.rates, config);
+  SessionConfig config = session_config(args.session);
   apply_peer_discovery(args.discovery, config);
-  config.log = stderr_log(args.verbose);
+  config.log = stderr_log(args.session.verbose);
   Session session(config);
   if (auto r = session.start(); !r) fail(r.error().message, 1);
   if (magnet) {
     meta = fetch_magnet_metadata(
-        session, *magnet, args.peers, !args.no_trackers, args.discovery,
+        session, *magnet, args.session.peers, !args.session.no_trackers, args.discovery,
         [](const std::string& line) { std::fprintf(stderr, "torfs: %s\n", line.c_str()); });
     if (!meta && meta.error().code == std::errc::interrupted) fail(meta.error().message, 130);
     if (!meta) fail(meta.error().message, 1);
@@ -77,8 +61,8 @@ void run(const DownloadArgs& args) {
   TorrentConfig tconfig;
   tconfig.data_dir = args.data_dir;
   tconfig.seed = args.seed;
-  tconfig.use_trackers = !args.no_trackers;
-  tconfig.peers = args.peers;
+  tconfig.use_trackers = !args.session.no_trackers;
+  tconfig.peers = args.session.peers;
   tconfig.store_metainfo = magnet.has_value();
   const std::string name = meta->name;
   const std::uint64_t total = meta->layout.total_size();
@@ -148,14 +132,7 @@ void setup(CLI::App& app) {
       ->required();
   cmd->add_option("-d,--dir", args->data_dir, "Directory the torrent's files go to")->required();
   cmd->add_flag("--seed", args->seed, "Keep seeding after the download until interrupted");
-  cmd->add_option("--peer", args->peers, "Connect to this peer directly (ADDR:PORT), repeatable");
-  cmd->add_option("--listen", args->listen, "Address for incoming peers (ADDR:PORT, port 0 = any)")
-      ->capture_default_str();
-  cmd->add_option("--state-db", args->state_db,
-                  "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
-  add_rate_options(cmd, args->rates);
-  cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
-  cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
+  add_session_options(cmd, args->session);
   add_peer_discovery_options(cmd, args->discovery);
   cmd->footer(
       "Exit status: 0 when every piece is verified, 1 on errors, 2 for an unreadable torrent, "

@@ -5,7 +5,6 @@
 // recorded in SQLite are trusted while their files are unchanged (size and mtime), anything
 // else is re-hashed on all cores. Without --partial, missing or corrupt data is an error and
 // nothing is announced; with it, the verified pieces are served. Never downloads.
-#include <pthread.h>
 #include <signal.h>
 
 #include <chrono>
@@ -20,7 +19,7 @@
 #include "engine/session.hpp"
 #include "tools/command.hpp"
 #include "tools/progress.hpp"
-#include "tools/rate_options.hpp"
+#include "tools/session_options.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -29,30 +28,12 @@ struct SeedArgs {
   std::string torrent;
   std::string data_dir;
   bool partial = false;
-  std::vector<std::string> peers;
-  std::string listen = "0.0.0.0:0";
-  std::string state_db;
-  bool no_trackers = false;
-  bool verbose = false;
-  RateArgs rates;
+  SessionArgs session;
   double status_interval = 5.0;
 };
 
 std::string status_extra(const TorrentStats& s) {
-  return std::to_string(s.peers) + " peers, " + std::to_string(s.pieces_have) + "/" +
-         std::to_string(s.pieces_total) + " pieces, uploaded " + std::to_string(s.uploaded) +
-         " bytes";
-}
-
-// SIGINT/SIGTERM are taken synchronously by the main thread: blocked before any engine thread
-// starts (threads inherit the mask), then polled with sigtimedwait.
-sigset_t block_stop_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  return signals;
+  return peer_piece_summary(s, "uploaded", s.uploaded);
 }
 
 void run(const SeedArgs& args) {
@@ -64,11 +45,8 @@ void run(const SeedArgs& args) {
   }
   sigset_t signals = block_stop_signals();
 
-  SessionConfig config;
-  config.listen = args.listen;
-  config.state_db = args.state_db;
-  apply_rate_options(args.rates, config);
-  config.log = stderr_log(args.verbose);
+  SessionConfig config = session_config(args.session);
+  config.log = stderr_log(args.session.verbose);
   Session session(config);
   if (auto r = session.start(); !r) fail(r.error().message, 1);
 
@@ -76,8 +54,8 @@ void run(const SeedArgs& args) {
   tconfig.data_dir = args.data_dir;
   tconfig.on_demand = true;  // every piece at priority none: a seeder never fetches
   tconfig.seed = true;
-  tconfig.use_trackers = !args.no_trackers;
-  tconfig.peers = args.peers;
+  tconfig.use_trackers = !args.session.no_trackers;
+  tconfig.peers = args.session.peers;
   tconfig.require_complete = !args.partial;
   const std::string name = meta->name;
   auto added = session.add_torrent(std::move(*meta), tconfig);
@@ -135,18 +113,11 @@ void setup(CLI::App& app) {
   cmd->add_option("-d,--dir", args->data_dir, "Directory holding the torrent's files")->required();
   cmd->add_flag("--partial", args->partial,
                 "Seed the verified pieces even when some data is missing or corrupt");
-  cmd->add_option("--peer", args->peers, "Connect to this peer directly (ADDR:PORT), repeatable");
-  cmd->add_option("--listen", args->listen, "Address for incoming peers (ADDR:PORT, port 0 = any)")
-      ->capture_default_str();
-  cmd->add_option("--state-db", args->state_db,
-                  "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
-  add_rate_options(cmd, args->rates);
-  cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
+  add_session_options(cmd, args->session);
   cmd->add_option("--status-interval", args->status_interval,
                   "Seconds between status lines when stderr is not a terminal")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
   cmd->footer(
       "The data is checked first (SQLite completion is trusted for unchanged files, the rest is "
       "re-hashed on all cores). Exit status: 0 after SIGINT/SIGTERM, 1 when the data is "
