@@ -15,6 +15,7 @@
 #include "engine/session.hpp"
 #include "engine/torrent_creator.hpp"
 #include "engine/ut_metadata.hpp"
+#include "tests/engine/net/session_fixture.hpp"
 
 namespace torfs {
 namespace {
@@ -22,55 +23,27 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class MetadataTest : public ::testing::Test {
+class MetadataTest : public testing::SessionFixture {
  protected:
+  MetadataTest() : SessionFixture("torfs-metadata-test") {}
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("torfs-metadata-test-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "seed");
+    SessionFixture::SetUp();
     // 20 MiB in 16 KiB pieces: 1280 piece hashes, an info dict of two metadata pieces.
-    std::string block(16 * 1024, '\0');
-    std::ofstream out(root_ / "seed" / "data.bin", std::ios::binary);
-    for (int i = 0; i < 1280; ++i) {
-      block[0] = static_cast<char>(i);
-      block[1] = static_cast<char>(i >> 8);
-      out.write(block.data(), block.size());
-    }
-    out.close();
-    CreateOptions opt;
-    opt.source = root_ / "seed" / "data.bin";
-    opt.piece_length = 16 * 1024;
-    auto bytes = create_torrent(opt);
-    ASSERT_TRUE(bytes) << bytes.error().message;
-    auto mi = parse_metainfo(*bytes);
-    ASSERT_TRUE(mi) << mi.error().message;
-    metainfo_ = *mi;
+    make_torrent(16 * 1024, [](std::ofstream& out) {
+      std::string block(16 * 1024, '\0');
+      for (int i = 0; i < 1280; ++i) {
+        block[0] = static_cast<char>(i);
+        block[1] = static_cast<char>(i >> 8);
+        out.write(block.data(), block.size());
+      }
+    });
     ASSERT_GT(ut_metadata::num_pieces(metainfo_.info_bytes.size()), 1u);
   }
-  void TearDown() override { fs::remove_all(root_); }
-
-  SessionConfig config(const std::string& name) {
-    SessionConfig c;
-    c.listen = "127.0.0.1:0";
-    c.state_db = root_ / (name + ".db");
-    c.worker_threads = 2;
-    c.log = [](LogLevel, std::string_view) {};
-    return c;
-  }
-
-  fs::path root_;
-  Metainfo metainfo_;
 };
 
 TEST_F(MetadataTest, FetchedFromAPeerThenFromTheDatabase) {
   Session seeder(config("seeder"));
-  ASSERT_TRUE(seeder.start());
-  TorrentConfig tc;
-  tc.data_dir = root_ / "seed";
-  tc.use_trackers = false;
-  ASSERT_TRUE(seeder.add_torrent(metainfo_, tc));
+  ASSERT_TRUE(seed(seeder));
 
   Magnet magnet;
   magnet.info_hash = metainfo_.info_hash;

@@ -14,6 +14,7 @@
 #include "engine/metainfo.hpp"
 #include "engine/session.hpp"
 #include "engine/torrent_creator.hpp"
+#include "tests/engine/net/session_fixture.hpp"
 
 namespace torfs {
 namespace {
@@ -25,45 +26,20 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t kPiece = 64 * 1024;
 constexpr std::uint64_t kSize = 3 * 1024 * 1024 + 777;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public testing::SessionFixture {
  protected:
+  SessionTest() : SessionFixture("torfs-session-test") {}
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("torfs-session-test-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "seed");
+    SessionFixture::SetUp();
     std::mt19937_64 rng(42);
     content_.resize(kSize);
     for (char& c : content_)
       c = static_cast<char>(rng());
-    std::ofstream(root_ / "seed" / "data.bin", std::ios::binary).write(content_.data(), kSize);
-    CreateOptions opt;
-    opt.source = root_ / "seed" / "data.bin";
-    opt.piece_length = kPiece;
-    auto bytes = create_torrent(opt);
-    ASSERT_TRUE(bytes) << bytes.error().message;
-    auto mi = parse_metainfo(*bytes);
-    ASSERT_TRUE(mi) << mi.error().message;
-    metainfo_ = *mi;
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  SessionConfig config(const std::string& name) {
-    SessionConfig c;
-    c.listen = "127.0.0.1:0";
-    c.state_db = root_ / (name + ".db");
-    c.worker_threads = 2;
-    c.log = [](LogLevel, std::string_view) {};
-    return c;
+    make_torrent(kPiece, [this](std::ofstream& out) { out.write(content_.data(), kSize); });
   }
 
   std::shared_ptr<Torrent> start_seeder(Session& seeder) {
-    EXPECT_TRUE(seeder.start());
-    TorrentConfig tc;
-    tc.data_dir = root_ / "seed";
-    tc.use_trackers = false;
-    auto t = seeder.add_torrent(metainfo_, tc);
+    auto t = seed(seeder);
     EXPECT_TRUE(t) << t.error().message;
     EXPECT_TRUE((*t)->is_complete());  // re-checked at add: no database rows yet
     return *t;
@@ -93,9 +69,7 @@ class SessionTest : public ::testing::Test {
     return out;
   }
 
-  fs::path root_;
   std::string content_;
-  Metainfo metainfo_;
 };
 
 TEST_F(SessionTest, OnDemandReadFetchesOnlyWhatIsAsked) {
