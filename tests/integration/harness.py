@@ -82,6 +82,15 @@ def make_files(root, spec, seed=1):
     return root
 
 
+def assert_same_tree(test, src_root, dst_root, spec):
+    """Every file of `spec` ({relative path: size}) is under dst_root with the same bytes."""
+    for rel, size in spec.items():
+        dst = os.path.join(dst_root, rel)
+        test.assertTrue(os.path.isfile(dst), f"{rel} missing under {dst_root}")
+        test.assertEqual(os.path.getsize(dst), size, rel)
+        test.assertEqual(sha256_file(os.path.join(src_root, rel)), sha256_file(dst), rel)
+
+
 def mktorrent(source, out, piece_log2=18, trackers=(), private=False, web_seeds=()):
     """Runs the real mktorrent; each tracker URL is its own tier."""
     args = ["mktorrent", "-l", str(piece_log2), "-o", out]

@@ -13,18 +13,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TORFS, Env, free_port, lt_info_hash, main, make_files,  # noqa: E402
-                     mktorrent, run_torfs, sha256_file, wait_until)
+from harness import (TORFS, Env, assert_same_tree, free_port, lt_info_hash, main,  # noqa: E402
+                     make_files, mktorrent, run_torfs, sha256_file, wait_until)
 
 MULTI = {"m/a.bin": 300_001, "m/sub/b.bin": 1_048_576, "m/empty": 0, "m/sub/c.txt": 77_777}
-
-
-def assert_same_tree(test, src_root, dst_root, spec):
-    for rel, size in spec.items():
-        dst = os.path.join(dst_root, rel)
-        test.assertTrue(os.path.isfile(dst), f"{rel} missing after download")
-        test.assertEqual(os.path.getsize(dst), size, rel)
-        test.assertEqual(sha256_file(os.path.join(src_root, rel)), sha256_file(dst), rel)
 
 
 def download(env, torrent, dest, *extra, check=True, timeout=180):
@@ -135,6 +127,18 @@ class DownloadTest(unittest.TestCase):
             self.env.dump_logs()
         self.env.cleanup()
 
+    def slow_seeded_file(self, name, size):
+        """A one-file torrent of `size` bytes (64 KiB pieces) served by a slow scripted peer
+        on 127.0.0.2: (source dir, torrent path, peer)."""
+        src = self.env.path("src")
+        os.makedirs(src, exist_ok=True)
+        make_files(src, {name: size})
+        torrent = mktorrent(os.path.join(src, name), self.env.path("t.torrent"), piece_log2=16)
+        slow = TestPeer("127.0.0.2", lt_info_hash(torrent), (size + 65535) >> 16, "slow",
+                        data_path=os.path.join(src, name), piece_length=1 << 16)
+        self.addCleanup(slow.close)
+        return src, torrent, slow
+
     def tracker_download(self, spec, piece_log2, use_udp):
         env = self.env
         src = env.path("src")
@@ -174,14 +178,8 @@ class DownloadTest(unittest.TestCase):
 
     def test_resume_after_sigkill(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
         size = 6 * 1024 * 1024 + 999
-        make_files(src, {"r.bin": size})
-        torrent = mktorrent(os.path.join(src, "r.bin"), env.path("t.torrent"), piece_log2=16)
-        slow = TestPeer("127.0.0.2", lt_info_hash(torrent), (size + 65535) >> 16, "slow",
-                       data_path=os.path.join(src, "r.bin"), piece_length=1 << 16)
-        self.addCleanup(slow.close)
+        src, torrent, slow = self.slow_seeded_file("r.bin", size)
         peer = slow.addr
         dest = env.path("dl")
         os.makedirs(dest, exist_ok=True)
@@ -214,14 +212,8 @@ class DownloadTest(unittest.TestCase):
 
     def test_sigint_stops_cleanly_and_everything_verified_is_kept(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
         size = 4 * 1024 * 1024 + 3
-        make_files(src, {"s.bin": size})
-        torrent = mktorrent(os.path.join(src, "s.bin"), env.path("t.torrent"), piece_log2=16)
-        slow = TestPeer("127.0.0.2", lt_info_hash(torrent), (size + 65535) >> 16, "slow",
-                        data_path=os.path.join(src, "s.bin"), piece_length=1 << 16)
-        self.addCleanup(slow.close)
+        src, torrent, slow = self.slow_seeded_file("s.bin", size)
         dest = env.path("dl")
         args = [TORFS, "download", torrent, "-d", dest, "--no-trackers", "--peer", slow.addr,
                 "--listen", "127.0.0.1:0", "--state-db", env.path("state.db")]

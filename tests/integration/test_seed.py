@@ -13,19 +13,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (TORFS, Env, free_port, lt_info_hash, main, make_files,  # noqa: E402
-                     mktorrent, run_torfs, sha256_file, wait_until)
+from harness import (TORFS, Env, assert_same_tree, free_port, lt_info_hash, main,  # noqa: E402
+                     make_files, mktorrent, run_torfs, sha256_file, wait_until)
 
 SPEC = {"s/a.bin": 1_300_001, "s/sub/b.bin": 2_097_152, "s/sub/c.txt": 77_777}
 PIECE_LOG2 = 16
-
-
-def assert_same_tree(test, src_root, dst_root, spec):
-    for rel, size in spec.items():
-        dst = os.path.join(dst_root, rel)
-        test.assertTrue(os.path.isfile(dst), f"{rel} missing after download")
-        test.assertEqual(os.path.getsize(dst), size, rel)
-        test.assertEqual(sha256_file(os.path.join(src_root, rel)), sha256_file(dst), rel)
 
 
 def aria2c_args(torrent, dest, ip):
