@@ -324,6 +324,31 @@ class Env:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class SharedEnvTestCase(unittest.TestCase):
+    """Tests that share one Env (seeders, trackers, torrents) built once per class. Subclasses
+    set ENV_NAME and implement the classmethod set_up_env(env); a failure while setting up
+    dumps the logs and cleans up before it propagates."""
+    ENV_NAME = "shared"
+
+    @classmethod
+    def set_up_env(cls, env):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = Env(cls.ENV_NAME)
+        try:
+            cls.set_up_env(cls.env)
+        except BaseException:
+            cls.env.dump_logs()
+            cls.env.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.env.cleanup()
+
+
 def main():
     """unittest entry point used by every test_*.py: verbose, exit status = result."""
     unittest.main(verbosity=2)

@@ -11,43 +11,34 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LT_PEER, SYSTEM_PYTHON, TORFS, Env, LtPeer,  # noqa: E402
-                     free_port, lt_info_hash, main, make_files, mktorrent, port_open,
-                     require_fuse, run_torfs, wait_until, wait_tracker_seeders)
+from harness import (LT_PEER, SYSTEM_PYTHON, TORFS, Env, LtPeer, SharedEnvTestCase,  # noqa: E402
+                     free_port, lt_info_hash, main, make_files, mktorrent, port_open, require_fuse,
+                     run_torfs, wait_tracker_seeders, wait_until)
 
 FILES = {"mag/a.bin": 1_500_001, "mag/sub/b.bin": 700_000, "mag/c.txt": 12_345}
 # Enough files that the info dictionary spans several 16 KiB metadata pieces.
 MANY = {f"many/d{i // 50}/file-with-a-longish-name-{i:04d}.bin": 1000 + i for i in range(600)}
 
 
-class MagnetTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env("magnet")
-        env = cls.env
-        try:
-            cls.src = make_files(env.path("src"), {**FILES, **MANY}, seed=7)
-            port = free_port("127.0.0.5")
-            cls.announce = f"http://127.0.0.5:{port}/announce"
-            cls.torrent = mktorrent(os.path.join(cls.src, "mag"), env.path("mag.torrent"), 16,
-                                    trackers=[cls.announce])
-            cls.many = mktorrent(os.path.join(cls.src, "many"), env.path("many.torrent"), 16)
-            cls.hash = lt_info_hash(cls.torrent)
-            cls.many_hash = lt_info_hash(cls.many)
-            env.start_opentracker("127.0.0.5", [cls.hash], port=port)
-            cls.seeder = env.start_lt_seeder(cls.torrent, cls.src, "127.0.0.2")
-            cls.seeder.wait_seeding(60)
-            cls.many_seeder = env.start_lt_seeder(cls.many, cls.src, "127.0.0.3", no_trackers=True)
-            cls.many_seeder.wait_seeding(60)
-            wait_tracker_seeders(cls.announce, cls.hash)
-        except BaseException:
-            env.dump_logs()
-            env.cleanup()
-            raise
+class MagnetTest(SharedEnvTestCase):
+    ENV_NAME = "magnet"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.cleanup()
+    def set_up_env(cls, env):
+        cls.src = make_files(env.path("src"), {**FILES, **MANY}, seed=7)
+        port = free_port("127.0.0.5")
+        cls.announce = f"http://127.0.0.5:{port}/announce"
+        cls.torrent = mktorrent(os.path.join(cls.src, "mag"), env.path("mag.torrent"), 16,
+                                trackers=[cls.announce])
+        cls.many = mktorrent(os.path.join(cls.src, "many"), env.path("many.torrent"), 16)
+        cls.hash = lt_info_hash(cls.torrent)
+        cls.many_hash = lt_info_hash(cls.many)
+        env.start_opentracker("127.0.0.5", [cls.hash], port=port)
+        cls.seeder = env.start_lt_seeder(cls.torrent, cls.src, "127.0.0.2")
+        cls.seeder.wait_seeding(60)
+        cls.many_seeder = env.start_lt_seeder(cls.many, cls.src, "127.0.0.3", no_trackers=True)
+        cls.many_seeder.wait_seeding(60)
+        wait_tracker_seeders(cls.announce, cls.hash)
 
     def magnet(self):
         return f"magnet:?xt=urn:btih:{self.hash}&dn=mag&tr={self.announce}"

@@ -17,8 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SYSTEM_PYTHON, TORFS, Env, free_port, lt_info_hash, main,  # noqa: E402
-                     make_files, mktorrent, require_fuse, wait_until)
+from harness import (SYSTEM_PYTHON, TORFS, Env, SharedEnvTestCase, free_port,  # noqa: E402
+                     lt_info_hash, main, make_files, mktorrent, require_fuse, wait_until)
 
 PIECE_LOG2 = 16  # 64 KiB pieces: many piece and file boundaries in a few MB
 FILES = {"m/a.bin": 3_000_001, "m/sub/b.bin": 5 * 1024 * 1024, "m/empty": 0,
@@ -77,31 +77,22 @@ def pids_holding(mountpoint):
     return [int(p) for p in out.stdout.split() if int(p) != os.getpid()]
 
 
-class MountTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.env = Env("mount")
-        env = cls.env
-        try:
-            cls.src = make_files(env.path("src"), FILES, seed=4)
-            port = free_port("127.0.0.5")
-            http = f"http://127.0.0.5:{port}/announce"
-            cls.torrent = mktorrent(os.path.join(cls.src, "m"), env.path("m.torrent"),
-                                    PIECE_LOG2, trackers=[http])
-            lonely_src = make_files(env.path("lonely-src"), LONELY, seed=5)
-            cls.lonely = mktorrent(os.path.join(lonely_src, "lonely"), env.path("lonely.torrent"),
-                                   PIECE_LOG2)
-            env.start_opentracker("127.0.0.5", [lt_info_hash(cls.torrent)], port=port)
-            cls.seeder = env.start_lt_seeder(cls.torrent, cls.src, "127.0.0.2")
-            cls.seeder.wait_seeding(60)
-        except BaseException:
-            env.dump_logs()
-            env.cleanup()
-            raise
+class MountTest(SharedEnvTestCase):
+    ENV_NAME = "mount"
 
     @classmethod
-    def tearDownClass(cls):
-        cls.env.cleanup()
+    def set_up_env(cls, env):
+        cls.src = make_files(env.path("src"), FILES, seed=4)
+        port = free_port("127.0.0.5")
+        http = f"http://127.0.0.5:{port}/announce"
+        cls.torrent = mktorrent(os.path.join(cls.src, "m"), env.path("m.torrent"),
+                                PIECE_LOG2, trackers=[http])
+        lonely_src = make_files(env.path("lonely-src"), LONELY, seed=5)
+        cls.lonely = mktorrent(os.path.join(lonely_src, "lonely"), env.path("lonely.torrent"),
+                               PIECE_LOG2)
+        env.start_opentracker("127.0.0.5", [lt_info_hash(cls.torrent)], port=port)
+        cls.seeder = env.start_lt_seeder(cls.torrent, cls.src, "127.0.0.2")
+        cls.seeder.wait_seeding(60)
 
     def setUp(self):
         require_fuse(self)
