@@ -505,6 +505,22 @@ Result<void> CompletionStore::remove_pieces(TorrentId id, std::span<const PieceI
   });
 }
 
+Result<void> CompletionStore::evict_pieces(TorrentId id, std::span<const PieceIndex> pieces) {
+  std::lock_guard lock(mutex_);
+  // Outside a transaction only: FULL makes this commit fsync the WAL; NORMAL comes back after.
+  if (auto full = exec("PRAGMA synchronous = FULL"); !full) return full;
+  auto result = in_transaction([&]() -> Result<void> {
+    for (PieceIndex p : pieces) {
+      auto r = run("DELETE FROM pieces WHERE torrent_id = ?1 AND piece = ?2", id, p.value());
+      if (!r) return r;
+    }
+    return {};
+  });
+  auto normal = exec("PRAGMA synchronous = NORMAL");
+  if (result && !normal) return normal;
+  return result;
+}
+
 Result<void> CompletionStore::remove_torrent(TorrentId id) {
   std::lock_guard lock(mutex_);
   return run("DELETE FROM torrents WHERE id = ?1", id);  // pieces, files: ON DELETE CASCADE

@@ -97,6 +97,11 @@ class CompletionStore {
                              std::span<const FileRecord> files);
   // Forgets pieces (evicted, or found bad after their files changed).
   Result<void> remove_pieces(TorrentId id, std::span<const PieceIndex> pieces);
+  // Cache eviction: forgets `pieces` in ONE transaction that is durable when this returns (the
+  // commit runs with synchronous = FULL, so the WAL is fsync'ed and a power loss cannot bring
+  // the rows back). The ORDER CONTRACT in reverse: callers call this BEFORE freeing the pieces'
+  // bytes (DataStore::punch), so a row never outlives the bytes it vouches for.
+  Result<void> evict_pieces(TorrentId id, std::span<const PieceIndex> pieces);
   // Forgets a torrent and everything about it.
   Result<void> remove_torrent(TorrentId id);
 

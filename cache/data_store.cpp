@@ -1,6 +1,7 @@
 #include "cache/data_store.hpp"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -256,6 +257,47 @@ DataStore::FileState DataStore::file_state(FileIndex file) const {
   const struct stat& s = **st;
   return FileState{true, static_cast<std::uint64_t>(s.st_size),
                    std::int64_t{s.st_mtim.tv_sec} * 1'000'000'000 + s.st_mtim.tv_nsec};
+}
+
+Result<std::uint64_t> DataStore::punch(std::uint64_t stream_offset, std::uint64_t length) {
+  if (options_.read_only) return read_only_error(root_);
+  if (stream_offset > layout_.total_size() || length > layout_.total_size() - stream_offset) {
+    return make_error(std::errc::invalid_argument,
+                      "punch of " + std::to_string(length) + " bytes at stream offset " +
+                          std::to_string(stream_offset) + " ends past the torrent's " +
+                          std::to_string(layout_.total_size()) + " bytes (" + root_.string() + ")");
+  }
+  Result<void> result;
+  std::uint64_t punched = 0;
+  visit_slices(layout_, stream_offset, length, [&](const FileSlice& slice) {
+    if (layout_.file(slice.file).pad) return true;
+    auto fd = lookup(slice.file);
+    if (!fd) {
+      result = std::move(fd).take_error();
+      return false;
+    }
+    if (*fd < 0) return true;  // never written: nothing allocated
+    struct stat st {};
+    if (::fstat(*fd, &st) < 0) {
+      result = io_error(errno, "stat", 0, 0, path_of(slice.file));
+      return false;
+    }
+    // Round inward: a block shared with a neighbour's bytes must keep its data.
+    const std::uint64_t block =
+        st.st_blksize > 0 ? static_cast<std::uint64_t>(st.st_blksize) : 4096;
+    const std::uint64_t begin = (slice.file_offset + block - 1) / block * block;
+    const std::uint64_t end = (slice.file_offset + slice.length) / block * block;
+    if (end <= begin) return true;
+    if (::fallocate(*fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin),
+                    static_cast<off_t>(end - begin)) < 0) {
+      result = io_error(errno, "punch a hole of", end - begin, begin, path_of(slice.file));
+      return false;
+    }
+    punched += end - begin;
+    return true;
+  });
+  if (!result) return std::move(result).take_error();
+  return punched;
 }
 
 }  // namespace torfs

@@ -110,6 +110,15 @@ class DataStore {
   // What is on disk now (for change detection on restart). Absent or not a regular file, or
   // behind a symlink: exists == false.
   FileState file_state(FileIndex file) const;
+  // Gives the disk blocks under [stream_offset, stream_offset + length) of the stream back to
+  // the filesystem (fallocate PUNCH_HOLE | KEEP_SIZE; cache eviction): those bytes read as
+  // zeros afterwards, file sizes do not change. Only whole filesystem blocks (st_blksize) that
+  // lie inside a file's slice of the range are punched, so bytes outside the range are never
+  // touched; the partial blocks at the edges keep their data and stay allocated. Pad files and
+  // absent files are skipped. Returns the number of bytes punched. Fails on a read-only store,
+  // an out-of-range request, or a filesystem without hole punching (EOPNOTSUPP), naming the
+  // file. Callers must make sure nobody reads or writes the range meanwhile.
+  Result<std::uint64_t> punch(std::uint64_t stream_offset, std::uint64_t length);
 
   const FileLayout& layout() const { return layout_; }
   const std::filesystem::path& root() const { return root_; }

@@ -14,7 +14,8 @@ PiecePicker::PiecePicker(std::uint32_t num_pieces, std::uint32_t piece_length,
       availability_(num_pieces, 0),
       priority_(num_pieces, static_cast<std::uint8_t>(Priority::normal)),
       deadline_(num_pieces, 0),
-      rank_(num_pieces) {
+      rank_(num_pieces),
+      held_(num_pieces, 0) {
   std::iota(rank_.begin(), rank_.end(), 0u);
   std::mt19937 rng(seed);
   std::shuffle(rank_.begin(), rank_.end(), rng);
@@ -61,6 +62,14 @@ void PiecePicker::clear_have(PieceIndex p) {
   if (!have(p)) return;
   have_.clear(p.value());
   relink(p.value());
+}
+
+void PiecePicker::set_held(PieceIndex p, bool held) {
+  const std::uint32_t i = p.value();
+  if ((held_[i] != 0) == held) return;
+  unlink(i);
+  held_[i] = held ? 1 : 0;
+  relink(i);
 }
 
 void PiecePicker::add_peer(const Bitfield& peer_has) {
@@ -157,7 +166,7 @@ void PiecePicker::pick_class(std::uint8_t cls, const Bitfield* peer_has, PeerKey
     const std::uint32_t p = it->piece;
     if (peer_has != nullptr && !peer_has->get(p)) continue;
     if (downloading_.count(p) != 0) continue;
-    if (!opt.allow_new_pieces) {
+    if (!opt.allow_new_pieces || cls < static_cast<std::uint8_t>(opt.min_new_priority)) {
       held_back = true;
       break;
     }
@@ -298,6 +307,39 @@ std::vector<PeerKey> PiecePicker::requesters(BlockRef ref) const {
 bool PiecePicker::piece_fully_requested(PieceIndex p) const {
   auto it = downloading_.find(p.value());
   return it != downloading_.end() && it->second.num_free == 0;
+}
+
+bool PiecePicker::claim_piece(PieceIndex p, PeerKey peer, Priority min, Clock::time_point now) {
+  const std::uint32_t i = p.value();
+  if (i >= num_pieces_ || !wanted(i) || priority_[i] < static_cast<std::uint8_t>(min) ||
+      downloading_.count(i) != 0) {
+    return false;
+  }
+  Downloading& d = start(i, peer);
+  for (Block& b : d.blocks) {
+    b.state = BlockState::requested;
+    b.num_requesters = 1;
+    b.requesters[0] = peer;
+    b.requested_at = now;
+  }
+  d.num_free = 0;
+  return true;
+}
+
+std::uint32_t PiecePicker::blocks_received(PieceIndex p) const {
+  auto it = downloading_.find(p.value());
+  return it == downloading_.end() ? 0 : it->second.num_received;
+}
+
+std::optional<PieceIndex> PiecePicker::claim_next_piece(PeerKey peer, Priority min,
+                                                        Clock::time_point now) {
+  for (const Key& k : order_) {
+    if (3 - k.inv_class < static_cast<int>(min)) break;  // order_ is sorted by class first
+    if (downloading_.count(k.piece) != 0) continue;
+    const PieceIndex p(k.piece);
+    if (claim_piece(p, peer, min, now)) return p;
+  }
+  return std::nullopt;
 }
 
 }  // namespace torfs

@@ -18,6 +18,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -64,6 +65,10 @@ class PiecePicker {
   void set_have(PieceIndex p);
   // Marks a verified piece missing again (its data vanished).
   void clear_have(PieceIndex p);
+  // A held piece is never picked (not wanted, not interesting) until released: an evicted
+  // piece whose bytes are still being freed must not be downloaded and written meanwhile.
+  void set_held(PieceIndex p, bool held);
+  bool held(PieceIndex p) const { return held_[p.value()] != 0; }
 
   // --- availability in the swarm
   void add_peer(const Bitfield& peer_has);
@@ -87,6 +92,9 @@ class PiecePicker {
     std::uint32_t max_blocks = 0;
     bool snubbed = false;          // at most one block, no duplicates
     bool allow_new_pieces = true;  // false when the caller's piece-buffer budget is spent
+    // Pieces of a lower class are not started (pieces already in progress still finish): a
+    // full cache budget fetches only what readers wait for or read ahead.
+    Priority min_new_priority = Priority::normal;
     Clock::time_point now{};
     Clock::duration late_after = std::chrono::seconds(2);  // time-critical duplicate threshold
   };
@@ -121,6 +129,17 @@ class PiecePicker {
   // Pieces currently in progress whose blocks were all requested or received.
   bool piece_fully_requested(PieceIndex p) const;
 
+  // --- web seeds (BEP 19) fetch whole pieces
+  // Starts piece p with every block requested by `peer`, when p is wanted, of priority >= min
+  // and nobody is downloading it; false otherwise. Peers then leave its blocks alone (except
+  // for endgame and late `now` duplicates, whose late copy mark_received drops).
+  bool claim_piece(PieceIndex p, PeerKey peer, Priority min, Clock::time_point now);
+  // The first wanted piece in picking order (class, deadline, rarity) of priority >= min that
+  // nobody is downloading, claimed as by claim_piece; nullopt when there is none.
+  std::optional<PieceIndex> claim_next_piece(PeerKey peer, Priority min, Clock::time_point now);
+  // Blocks of a piece in progress that were received (0 when it is not in progress).
+  std::uint32_t blocks_received(PieceIndex p) const;
+
  private:
   enum class BlockState : std::uint8_t { free, requested, received };
   struct Block {
@@ -147,7 +166,7 @@ class PiecePicker {
   };
 
   Key key_of(std::uint32_t p) const;
-  bool wanted(std::uint32_t p) const { return !have_.get(p) && priority_[p] != 0; }
+  bool wanted(std::uint32_t p) const { return !have_.get(p) && priority_[p] != 0 && !held_[p]; }
   void unlink(std::uint32_t p);  // removes p's key from order_ if wanted
   void relink(std::uint32_t p);  // inserts p's key if wanted
   Downloading& start(std::uint32_t p, PeerKey owner);
@@ -171,7 +190,8 @@ class PiecePicker {
   std::vector<std::uint8_t> priority_;
   std::vector<std::int64_t> deadline_;  // ticks of Clock::duration since epoch, now pieces
   std::vector<std::uint32_t> rank_;
-  std::set<Key> order_;  // wanted pieces only
+  std::vector<std::uint8_t> held_;  // set_held
+  std::set<Key> order_;             // wanted pieces only
   std::unordered_map<std::uint32_t, Downloading> downloading_;
 };
 

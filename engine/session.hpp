@@ -46,6 +46,12 @@ struct SessionConfig {
   // listen address's interface when it is a specific IPv4 address. Not for private torrents.
   bool lsd_enabled = false;
   int lsd_multicast_ttl = 1;  // 0 keeps announces on this host (tests)
+  // Cache budget: bytes of verified piece data kept on disk by all torrents of the session
+  // together; 0 = unlimited. Over it, the least recently used pieces nobody is reading (no
+  // pin, no parked read, outside every open reader's readahead window) are evicted: their
+  // completion rows are removed, then their blocks are punched out of the data files. Pieces
+  // nobody asked for are only fetched while there is room. See docs/architecture.md.
+  std::uint64_t cache_size = 0;
 };
 
 struct TorrentConfig {

@@ -31,29 +31,39 @@ struct FsOps {
   static void lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     guarded(req, [&](TorrentFs& f) { f.lookup(req, parent, name); });
   }
+  // Forgets of the synthetic root or of removed volumes' inodes have nothing to update.
+  static void forget_one(TorrentFs& f, fuse_ino_t ino, uint64_t nlookup) noexcept {
+    try {
+      const TorrentFs::Ref ref = f.resolve(ino);
+      if (ref.vol && ref.node) ref.vol->table.forget(ino, nlookup);
+    } catch (...) {
+      // Bookkeeping only; forget has no reply to fail.
+    }
+  }
   static void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-    fs(req).table_.forget(ino, nlookup);
+    forget_one(fs(req), ino, nlookup);
     fuse_reply_none(req);
   }
   static void forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
     for (size_t i = 0; i < count; ++i)
-      fs(req).table_.forget(forgets[i].ino, forgets[i].nlookup);
+      forget_one(fs(req), forgets[i].ino, forgets[i].nlookup);
     fuse_reply_none(req);
   }
-  static void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-    guarded(req, [&](TorrentFs& f) { f.getattr(req, ino); });
+  static void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, [&](TorrentFs& f) { f.getattr(req, ino, fi); });
   }
   static void readlink(fuse_req_t req, fuse_ino_t) { fuse_reply_err(req, EINVAL); }
   static void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, [&](TorrentFs& f) {
-      const InodeNode* node = f.table_.node(ino);
-      if (!node) return void(fuse_reply_err(req, ENOENT));
-      if (!node->is_dir) return void(fuse_reply_err(req, ENOTDIR));
+      const TorrentFs::Ref ref = f.resolve(ino);
+      if (!ref) return void(fuse_reply_err(req, ENOENT));
+      if (!ref.synthetic_root && !ref.node->is_dir) return void(fuse_reply_err(req, ENOTDIR));
       if ((fi->flags & O_ACCMODE) != O_RDONLY) return void(fuse_reply_err(req, EROFS));
       fi->fh = 0;
-      // Directory contents never change while mounted: let the kernel cache them.
-      fi->cache_readdir = 1;
-      fi->keep_cache = 1;
+      // A torrent's directories never change while mounted: let the kernel cache them. A
+      // directory mount's root changes with every added or removed torrent.
+      fi->cache_readdir = ref.synthetic_root ? 0 : 1;
+      fi->keep_cache = ref.synthetic_root ? 0 : 1;
       fuse_reply_open(req, fi);
     });
   }

@@ -6,6 +6,12 @@
 // Paths are shown as they are laid out in the data directory: a multi-file torrent's root
 // holds one directory named after the torrent, a single-file torrent's root holds the file.
 //
+// Volumes (directory mounts, see TorrentFs): a table may be numbered from any `base` (its root
+// is `base`, the other nodes follow) so that several tables share one inode space, and with
+// `strip_name` the torrent's own top directory ("name/" on every path) is left out, so the
+// root holds the files directly. max_nodes() bounds the size of a table before building it,
+// which lets the caller reserve a range of inode numbers up front.
+//
 // Lookup counts: the kernel's references (lookup, readdirplus, create...) are counted per
 // inode and dropped by forget/forget_multi. Nodes are never freed while the table lives (the
 // tree is immutable), so a stale count is harmless; the counts exist so the table can prove
@@ -48,7 +54,13 @@ class InodeTable {
  public:
   // Builds the tree. Entries whose path collides with another entry's (a file where a
   // directory is needed, or the reverse) are left out and reported in warnings().
-  explicit InodeTable(const FileLayout& layout);
+  explicit InodeTable(const FileLayout& layout, Ino base = kRootIno, bool strip_name = false);
+  // An upper bound of size() for a table over `layout` (one node per path component + root).
+  static std::uint64_t max_nodes(const FileLayout& layout);
+  // True when every shown path starts with "`name`/" (a multi-file torrent's layout).
+  static bool all_under(const FileLayout& layout, const std::string& name);
+
+  Ino root() const { return base_; }
 
   // nullptr when `ino` is unknown.
   const InodeNode* node(Ino ino) const;
@@ -72,7 +84,8 @@ class InodeTable {
   std::optional<Ino> ensure_dir(Ino parent, const std::string& name);
   void sort_children();
 
-  std::vector<InodeNode> nodes_;  // index = ino - 1
+  Ino base_ = kRootIno;
+  std::vector<InodeNode> nodes_;  // index = ino - base_
   std::unique_ptr<std::atomic<std::uint64_t>[]> lookups_;
   std::vector<Ino> file_inos_;  // by FileIndex; 0 = not shown
   std::vector<std::string> warnings_;

@@ -129,6 +129,7 @@ Result<std::unique_ptr<FuseMount>> FuseMount::mount(TorrentFs& fs, const MountOp
 
   std::unique_ptr<FuseMount> m(
       new FuseMount(fs, se, mountpoint, fuse_device_at(mountpoint), options.handle_signals));
+  fs.set_session(se);  // for name-change notifications (directory mounts)
   m->max_threads_ = options.max_threads;
   m->read_ahead_kb_ = options.read_ahead_kb;
   return m;
@@ -151,6 +152,7 @@ FuseMount::~FuseMount() {
   }
   // After our own detach the mountpoint may hold something else: do not unmount it again.
   if (!detached) fuse_session_unmount(se_);
+  fs_.set_session(nullptr);
   fuse_session_destroy(se_);
 }
 

@@ -3,14 +3,16 @@
 namespace torfs::fs {
 
 ParkedReads::ReadPtr ParkedReads::park(fuse_req_t req, FileIndex file, std::uint64_t file_offset,
-                                       std::uint64_t length,
-                                       ParkedRead::Clock::time_point deadline) {
+                                       std::uint64_t length, ParkedRead::Clock::time_point deadline,
+                                       TorrentView* view, std::shared_ptr<const void> owner) {
   auto read = std::make_shared<ParkedRead>();
   read->req = req;
   read->file = file;
   read->file_offset = file_offset;
   read->length = length;
   read->deadline = deadline;
+  read->view = view;
+  read->owner = std::move(owner);
   std::lock_guard lock(mutex_);
   if (closed_) return nullptr;
   parked_[req] = read;

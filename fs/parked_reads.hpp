@@ -36,6 +36,10 @@ struct ParkedRead {
   std::uint64_t file_offset = 0;  // where the reply's bytes start in the file
   std::uint64_t length = 0;
   Clock::time_point deadline;
+  // The torrent the read belongs to, and what keeps it alive until the read is gone (a
+  // directory mount may drop the torrent while reads are parked). Immutable after park().
+  TorrentView* view = nullptr;
+  std::shared_ptr<const void> owner;
 
   // Guarded by ParkedReads' mutex.
   enum class State { parked, claimed } state = State::parked;
@@ -49,7 +53,8 @@ class ParkedReads {
 
   // Registers a read; nullptr once closed (the caller answers EIO itself).
   ReadPtr park(fuse_req_t req, FileIndex file, std::uint64_t file_offset, std::uint64_t length,
-               ParkedRead::Clock::time_point deadline);
+               ParkedRead::Clock::time_point deadline, TorrentView* view = nullptr,
+               std::shared_ptr<const void> owner = {});
   // True for exactly one caller per read: that caller must reply and then call finished().
   bool claim(ParkedRead& read);
   void finished();

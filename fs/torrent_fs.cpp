@@ -22,8 +22,15 @@ std::uint64_t div_up(std::uint64_t a, std::uint64_t b) {
 
 }  // namespace
 
-TorrentFs::TorrentFs(TorrentView& view, FsOptions options)
-    : view_(view), options_(std::move(options)), table_(view.metainfo().layout) {
+TorrentFs::TorrentFs(TorrentView& view, FsOptions options) : options_(std::move(options)) {
+  // Not owned: the aliasing constructor gives a shared_ptr that never deletes the view.
+  single_ = std::make_shared<Volume>(
+      std::string(), std::shared_ptr<TorrentView>(std::shared_ptr<TorrentView>(), &view), kRootIno,
+      false);
+  sweeper_ = std::thread([this] { sweep_loop(); });
+}
+
+TorrentFs::TorrentFs(FsOptions options) : options_(std::move(options)) {
   sweeper_ = std::thread([this] { sweep_loop(); });
 }
 
@@ -52,14 +59,14 @@ void TorrentFs::init(fuse_conn_info* conn) {
   if (options_.on_init) options_.on_init();
 }
 
-double TorrentFs::attr_timeout(const InodeNode& node) const {
+double TorrentFs::attr_timeout(const Volume& vol, const InodeNode& node) const {
   if (node.is_dir) return options_.stable_timeout;
-  const auto& entry = view_.metainfo().layout.file(node.file);
-  return view_.file_have_bytes(node.file) >= entry.size ? options_.stable_timeout
-                                                        : options_.changing_attr_timeout;
+  const auto& entry = vol.view->metainfo().layout.file(node.file);
+  return vol.view->file_have_bytes(node.file) >= entry.size ? options_.stable_timeout
+                                                            : options_.changing_attr_timeout;
 }
 
-void TorrentFs::fill_stat(const InodeNode& node, struct stat& st) const {
+void TorrentFs::fill_stat(const Volume& vol, const InodeNode& node, struct stat& st) const {
   std::memset(&st, 0, sizeof st);
   st.st_ino = node.ino;
   st.st_uid = options_.uid;
@@ -72,30 +79,51 @@ void TorrentFs::fill_stat(const InodeNode& node, struct stat& st) const {
     st.st_size = static_cast<off_t>(kBlockSize);
     return;
   }
-  const auto& entry = view_.metainfo().layout.file(node.file);
+  const auto& entry = vol.view->metainfo().layout.file(node.file);
   st.st_mode = S_IFREG | (entry.executable ? 0555 : 0444);
   st.st_nlink = 1;
   st.st_size = static_cast<off_t>(entry.size);
   // Verified bytes, so `du` shows download progress.
-  st.st_blocks = static_cast<blkcnt_t>(div_up(view_.file_have_bytes(node.file), 512));
+  st.st_blocks = static_cast<blkcnt_t>(div_up(vol.view->file_have_bytes(node.file), 512));
 }
 
-bool TorrentFs::fill_entry(const InodeNode& node, fuse_entry_param& e) const {
+void TorrentFs::stat_of(const Ref& ref, struct stat& st) const {
+  if (ref.synthetic_root) return root_stat(st);
+  fill_stat(*ref.vol, *ref.node, st);
+}
+
+void TorrentFs::root_stat(struct stat& st) const {
+  std::memset(&st, 0, sizeof st);
+  st.st_ino = kRootIno;
+  st.st_uid = options_.uid;
+  st.st_gid = options_.gid;
+  st.st_atim.tv_sec = st.st_mtim.tv_sec = st.st_ctim.tv_sec = options_.time;
+  st.st_blksize = kIoBlockSize;
+  st.st_mode = S_IFDIR | 0555;
+  std::shared_lock lock(volumes_mutex_);
+  st.st_nlink = 2 + by_name_.size();
+  st.st_size = static_cast<off_t>(kBlockSize);
+}
+
+void TorrentFs::fill_entry(const Volume& vol, const InodeNode& node, fuse_entry_param& e) const {
   std::memset(&e, 0, sizeof e);
   e.ino = node.ino;
   e.generation = 1;
-  fill_stat(node, e.attr);
-  e.attr_timeout = attr_timeout(node);
-  e.entry_timeout = options_.stable_timeout;  // names never change while mounted
-  return true;
+  fill_stat(vol, node, e.attr);
+  e.attr_timeout = attr_timeout(vol, node);
+  // A torrent's names never change while mounted; a directory mount's root names do.
+  const bool volume_root = multi() && node.ino == vol.table.root();
+  e.entry_timeout = volume_root ? options_.root_timeout : options_.stable_timeout;
 }
 
 void TorrentFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  const InodeNode* dir = table_.node(parent);
-  if (!dir) return void(fuse_reply_err(req, ENOENT));
-  if (!dir->is_dir) return void(fuse_reply_err(req, ENOTDIR));
   if (std::strlen(name) > 255) return void(fuse_reply_err(req, ENAMETOOLONG));
-  const InodeNode* child = table_.child(parent, name);
+  const Ref dir = resolve(parent);
+  if (!dir) return void(fuse_reply_err(req, ENOENT));
+  if (dir.synthetic_root) return root_lookup(req, name);
+  if (!dir.node->is_dir) return void(fuse_reply_err(req, ENOTDIR));
+  InodeTable& table = dir.vol->table;
+  const InodeNode* child = table.child(parent, name);
   if (!child) {
     // A negative entry that the kernel may cache: the tree never changes.
     fuse_entry_param e{};
@@ -104,23 +132,36 @@ void TorrentFs::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     return void(fuse_reply_entry(req, &e));
   }
   fuse_entry_param e;
-  fill_entry(*child, e);
-  table_.add_lookup(child->ino);
-  if (fuse_reply_entry(req, &e) != 0) table_.forget(child->ino, 1);
+  fill_entry(*dir.vol, *child, e);
+  table.add_lookup(child->ino);
+  if (fuse_reply_entry(req, &e) != 0) table.forget(child->ino, 1);
 }
 
-void TorrentFs::getattr(fuse_req_t req, fuse_ino_t ino) {
-  const InodeNode* node = table_.node(ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
+void TorrentFs::getattr(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi) {
+  Ref ref = resolve(ino);
+  if (!ref && fi && fi->fh) {
+    // fstat() of a file whose torrent was removed from a directory mount: still open, so
+    // still answered (only file handles carry an fh; directories' is 0).
+    const auto* handle = reinterpret_cast<const FileHandle*>(fi->fh);
+    if (const InodeNode* node = handle->vol->table.node(ino)) ref = Ref{handle->vol, node, false};
+  }
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
   struct stat st;
-  fill_stat(*node, st);
-  fuse_reply_attr(req, &st, attr_timeout(*node));
+  stat_of(ref, st);
+  fuse_reply_attr(req, &st,
+                  ref.synthetic_root ? options_.root_timeout : attr_timeout(*ref.vol, *ref.node));
 }
 
 void TorrentFs::readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, bool plus) {
-  const InodeNode* dir = table_.node(ino);
-  if (!dir) return void(fuse_reply_err(req, ENOENT));
+  const Ref ref = resolve(ino);
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
+  if (ref.synthetic_root) return root_readdir(req, size, off, plus);
+  const InodeNode* dir = ref.node;
   if (!dir->is_dir) return void(fuse_reply_err(req, ENOTDIR));
+  Volume& vol = *ref.vol;
+  InodeTable& table = vol.table;
+  // A volume's root: ".." is the synthetic root.
+  const bool parent_is_root = multi() && dir->ino == table.root();
   // Offsets: 0 = start, 1 = after ".", 2 = after "..", 2 + i = after child i. The tree is
   // immutable, so offsets stay valid across calls.
   std::vector<char> buf(size);
@@ -128,21 +169,28 @@ void TorrentFs::readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t 
   const std::size_t total = dir->children.size() + 2;
   for (std::size_t i = static_cast<std::size_t>(std::max<off_t>(off, 0)); i < total; ++i) {
     const InodeNode* n = i == 0   ? dir
-                         : i == 1 ? table_.node(dir->parent)
-                                  : table_.node(dir->children[i - 2]);
+                         : i == 1 ? table.node(dir->parent)
+                                  : table.node(dir->children[i - 2]);
     const char* name = i == 0 ? "." : i == 1 ? ".." : n->name.c_str();
+    const bool synthetic = i == 1 && parent_is_root;
     std::size_t len;
     if (plus) {
       fuse_entry_param e;
-      fill_entry(*n, e);
+      if (synthetic) {
+        std::memset(&e, 0, sizeof e);
+        e.ino = kRootIno;
+        root_stat(e.attr);
+      } else {
+        fill_entry(vol, *n, e);
+      }
       len = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e,
                                    static_cast<off_t>(i + 1));
       // The kernel takes a reference for every entry it receives, except "." and "..".
-      if (len <= size - used && i >= 2) table_.add_lookup(n->ino);
+      if (len <= size - used && i >= 2) table.add_lookup(n->ino);
     } else {
       struct stat st {};
-      st.st_ino = n->ino;
-      st.st_mode = n->is_dir ? S_IFDIR : S_IFREG;
+      st.st_ino = synthetic ? kRootIno : n->ino;
+      st.st_mode = synthetic || n->is_dir ? S_IFDIR : S_IFREG;
       len = fuse_add_direntry(req, buf.data() + used, size - used, name, &st,
                               static_cast<off_t>(i + 1));
     }
@@ -153,7 +201,16 @@ void TorrentFs::readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t 
 }
 
 void TorrentFs::statfs(fuse_req_t req) {
-  const TorrentStats s = view_.stats();
+  // A directory mount reports the sum of its torrents.
+  TorrentStats s;
+  std::uint64_t inodes = 1;
+  for (const VolumePtr& vol : multi() ? volume_list() : std::vector<VolumePtr>{single_}) {
+    const TorrentStats one = vol->view->stats();
+    s.total_bytes += one.total_bytes;
+    s.have_bytes += std::min(one.have_bytes, one.total_bytes);
+    inodes += vol->table.size();
+  }
+  if (!multi()) inodes = single_->table.size();
   struct statvfs st {};
   st.f_bsize = kIoBlockSize;
   st.f_frsize = kBlockSize;
@@ -161,7 +218,7 @@ void TorrentFs::statfs(fuse_req_t req) {
   // "Free" = bytes still to download, so `df` shows how much of the torrent is missing.
   const std::uint64_t missing = s.total_bytes > s.have_bytes ? s.total_bytes - s.have_bytes : 0;
   st.f_bfree = st.f_bavail = missing / kBlockSize;
-  st.f_files = table_.size();
+  st.f_files = inodes;
   st.f_ffree = st.f_favail = 0;
   st.f_namemax = 255;
   st.f_flag = ST_RDONLY | ST_NOSUID | ST_NODEV;
@@ -169,12 +226,12 @@ void TorrentFs::statfs(fuse_req_t req) {
 }
 
 void TorrentFs::access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  const InodeNode* node = table_.node(ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
+  const Ref ref = resolve(ino);
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
   if (mask & W_OK) return void(fuse_reply_err(req, EROFS));
   if (mask & X_OK) {
     struct stat st;
-    fill_stat(*node, st);
+    stat_of(ref, st);
     if (!(st.st_mode & S_IXUSR)) return void(fuse_reply_err(req, EACCES));
   }
   fuse_reply_err(req, 0);

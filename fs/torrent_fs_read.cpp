@@ -18,6 +18,14 @@ namespace {
 
 constexpr auto kSweepInterval = std::chrono::milliseconds(200);
 
+bool range_verified(const TorrentView& view, std::uint64_t stream_offset, std::uint64_t length) {
+  const PieceRange pieces = view.metainfo().layout.pieces_for_range(stream_offset, length);
+  for (PieceIndex p = pieces.begin; p < pieces.end; ++p) {
+    if (!view.have_piece(p)) return false;
+  }
+  return true;
+}
+
 int errno_for(std::error_code ec) {
   if (ec == std::errc::operation_canceled) return EINTR;
   return EIO;  // timed_out, io_error (shutdown) and anything unexpected
@@ -26,16 +34,23 @@ int errno_for(std::error_code ec) {
 }  // namespace
 
 void TorrentFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  const InodeNode* node = table_.node(ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
-  if (node->is_dir) return void(fuse_reply_err(req, EISDIR));
+  const Ref ref = resolve(ino);
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
+  if (ref.synthetic_root || ref.node->is_dir) return void(fuse_reply_err(req, EISDIR));
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
     return void(fuse_reply_err(req, EROFS));
   }
   // Aggregate-initialized in place: the window holds a mutex and cannot be moved.
-  std::unique_ptr<FileHandle> owned(
-      new FileHandle{node->file, next_reader_.fetch_add(1), ReadaheadWindow(options_.readahead)});
+  std::unique_ptr<FileHandle> owned(new FileHandle{
+      ref.vol, ref.node->file, next_reader_.fetch_add(1), ReadaheadWindow(options_.readahead)});
   FileHandle* handle = owned.get();
+  {
+    // Counted under the mutex remove_torrent() and handle_closed() decide with, so a volume
+    // is never released with a handle open. A volume removed since resolve() is gone.
+    std::lock_guard lock(ref.vol->mutex);
+    if (ref.vol->removed) return void(fuse_reply_err(req, ENOENT));
+    ++ref.vol->open_handles;
+  }
   {
     std::lock_guard lock(handles_mutex_);
     handles_.emplace(handle, std::move(owned));
@@ -46,28 +61,28 @@ void TorrentFs::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->keep_cache = 1;
   // O_DIRECT asks for uncached reads; honour it (those reads are also interruptible).
   if (fi->flags & O_DIRECT) fi->direct_io = 1;
-  if (fuse_reply_open(req, fi) != 0) {  // open was interrupted: no release follows
-    std::lock_guard lock(handles_mutex_);
-    handles_.erase(handle);
-  }
+  if (fuse_reply_open(req, fi) != 0) forget_handle(handle);  // interrupted: no release follows
 }
 
 void TorrentFs::release(fuse_req_t req, fuse_file_info* fi) {
   auto* handle = reinterpret_cast<FileHandle*>(fi->fh);
   if (handle) {
-    view_.close_reader(handle->reader);
-    std::lock_guard lock(handles_mutex_);
-    handles_.erase(handle);
+    handle->vol->view->close_reader(handle->reader);
+    forget_handle(handle);
   }
   fuse_reply_err(req, 0);
 }
 
-bool TorrentFs::range_verified(std::uint64_t stream_offset, std::uint64_t length) const {
-  const PieceRange pieces = view_.metainfo().layout.pieces_for_range(stream_offset, length);
-  for (PieceIndex p = pieces.begin; p < pieces.end; ++p) {
-    if (!view_.have_piece(p)) return false;
+void TorrentFs::forget_handle(FileHandle* handle) {
+  std::unique_ptr<FileHandle> owned;
+  {
+    std::lock_guard lock(handles_mutex_);
+    auto it = handles_.find(handle);
+    if (it == handles_.end()) return;
+    owned = std::move(it->second);
+    handles_.erase(it);
   }
-  return true;
+  handle_closed(*owned->vol);  // may run the volume's on_released: no lock held here
 }
 
 void TorrentFs::read(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fuse_file_info* fi) {
@@ -77,7 +92,8 @@ void TorrentFs::read(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fu
   for (std::size_t seen = largest_read_;
        size > seen && !largest_read_.compare_exchange_weak(seen, size);) {
   }
-  const FileEntry& entry = view_.metainfo().layout.file(handle->file);
+  TorrentView& view = *handle->vol->view;
+  const FileEntry& entry = view.metainfo().layout.file(handle->file);
   const auto offset = static_cast<std::uint64_t>(off);
   if (offset >= entry.size || size == 0) return void(fuse_reply_buf(req, nullptr, 0));
   const std::uint64_t length = std::min<std::uint64_t>(size, entry.size - offset);
@@ -85,24 +101,40 @@ void TorrentFs::read(fuse_req_t req, fuse_ino_t, std::size_t size, off_t off, fu
       std::min(handle->window.on_read(offset, length), entry.size - offset - length);
 
   const std::uint64_t stream = entry.offset + offset;
-  if (!range_verified(stream, length)) return park(req, *handle, offset, length, readahead);
-  reply_from_disk(req, handle->file, offset, length);
-  if (readahead > 0 && !range_verified(stream + length, readahead)) {
+  if (!reply_verified(req, view, handle->file, offset, length)) {
+    return park(req, *handle, offset, length, readahead);
+  }
+  if (readahead > 0 && !range_verified(view, stream + length, readahead)) {
     // The data was here but the window ahead is not: tell the engine about this reader's
     // window with a wait that completes at once (nothing to answer when it does).
     // Best effort: the reply is sent, so nothing may escape to the handler's catch-all.
     try {
       RangeRequest hint{stream, length, std::chrono::steady_clock::now() + options_.read_timeout,
                         handle->reader, readahead};
-      view_.wait_for_range(hint, [](std::error_code) {});
+      view.wait_for_range(hint, [](std::error_code) {});
     } catch (...) {
     }
   }
 }
 
-void TorrentFs::reply_from_disk(fuse_req_t req, FileIndex file, std::uint64_t offset,
-                                std::uint64_t length) {
-  const int fd = view_.file_fd(file);
+bool TorrentFs::reply_verified(fuse_req_t req, TorrentView& view, FileIndex file,
+                               std::uint64_t offset, std::uint64_t length) {
+  const std::uint64_t stream = view.metainfo().layout.file(file).offset + offset;
+  // Pinned while the reply copies or splices the bytes: the cache cannot evict them meanwhile.
+  if (!view.acquire_read(stream, length)) return false;
+  try {
+    reply_from_disk(req, view, file, offset, length);
+  } catch (...) {
+    view.release_read(stream, length);
+    throw;
+  }
+  view.release_read(stream, length);
+  return true;
+}
+
+void TorrentFs::reply_from_disk(fuse_req_t req, TorrentView& view, FileIndex file,
+                                std::uint64_t offset, std::uint64_t length) {
+  const int fd = view.file_fd(file);
   struct stat st;
   // A verified range must be on disk in full; refuse rather than send a short read.
   if (fd < 0 || fstat(fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) < offset + length) {
@@ -119,18 +151,19 @@ void TorrentFs::reply_from_disk(fuse_req_t req, FileIndex file, std::uint64_t of
 void TorrentFs::park(fuse_req_t req, FileHandle& handle, std::uint64_t offset, std::uint64_t length,
                      std::uint64_t readahead) {
   const auto deadline = ParkedRead::Clock::now() + options_.read_timeout;
-  auto read = reads_->park(req, handle.file, offset, length, deadline);
+  TorrentView& view = *handle.vol->view;
+  auto read = reads_->park(req, handle.file, offset, length, deadline, &view, handle.vol);
   if (!read) return void(fuse_reply_err(req, EIO));  // shutting down
   // Registered before the engine can answer, so `req` is still alive here. If the request
   // was already interrupted, libfuse calls on_interrupt right now; it only marks the read
   // (no ticket yet) and set_ticket() below reports it.
   fuse_req_interrupt_func(req, &TorrentFs::interrupt_trampoline, this);
 
-  const FileEntry& entry = view_.metainfo().layout.file(handle.file);
+  const FileEntry& entry = view.metainfo().layout.file(handle.file);
   RangeRequest request{entry.offset + offset, length, deadline, handle.reader, readahead};
   WaitTicket ticket = 0;
   try {
-    ticket = view_.wait_for_range(request, [reads = reads_, read, this](std::error_code ec) {
+    ticket = view.wait_for_range(request, [reads = reads_, read, this](std::error_code ec) {
       // Engine thread. Only the claim winner may touch the request (or this TorrentFs, which
       // outlives every claimed reply: shutdown() waits for them).
       if (!reads->claim(*read)) return;
@@ -149,13 +182,20 @@ void TorrentFs::park(fuse_req_t req, FileHandle& handle, std::uint64_t offset, s
       fuse_reply_err(req, EINTR);
       reads_->finished();
     }
-    view_.cancel_wait(ticket);
+    view.cancel_wait(ticket);
   }
 }
 
 void TorrentFs::complete(ParkedRead& read, std::error_code ec) noexcept {
   try {
-    if (!ec) return reply_from_disk(read.req, read.file, read.file_offset, read.length);
+    if (!ec) {
+      // Verified a moment ago; if the bytes were evicted since, the retry fails with EIO
+      // rather than parking again from an engine thread.
+      if (!reply_verified(read.req, *read.view, read.file, read.file_offset, read.length)) {
+        fuse_reply_err(read.req, EIO);
+      }
+      return;
+    }
     fuse_reply_err(read.req, errno_for(ec));
   } catch (...) {
     // reply_from_disk does not throw once it replied; an exception means nothing was sent.
@@ -175,7 +215,7 @@ void TorrentFs::on_interrupt(fuse_req_t req) noexcept {
       fuse_reply_err(req, EINTR);
       reads_->finished();
     }
-    if (auto ticket = reads_->ticket_of(*read)) view_.cancel_wait(*ticket);
+    if (auto ticket = reads_->ticket_of(*read)) read->view->cancel_wait(*ticket);
   } catch (...) {
     // Nothing to answer here: the read is still parked and its deadline stands.
   }
@@ -189,7 +229,7 @@ void TorrentFs::answer_claimed(const std::vector<ParkedReads::ReadPtr>& reads) {
   for (const auto& read : reads) {
     if (auto ticket = reads_->ticket_of(*read)) {
       try {
-        view_.cancel_wait(*ticket);
+        read->view->cancel_wait(*ticket);
       } catch (...) {
         // The engine may already be gone at shutdown; the reply above is what matters.
       }

@@ -2,7 +2,9 @@
 //   user.torfs.progress      percent of the file's (directory's) bytes verified, e.g. "42.1"
 //   user.torfs.pieces_total  pieces under the file (directory subtree)
 //   user.torfs.pieces_have   of those, verified
-//   user.torfs.info_hash     on the root only: the torrent's info-hash, 40 hex digits
+//   user.torfs.info_hash     on the torrent's root only (the mount's root, or a volume's
+//                            directory in a directory mount): its info-hash, 40 hex digits
+// A directory mount's synthetic root has none of them.
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -53,16 +55,17 @@ std::string percent(std::uint64_t have, std::uint64_t size) {
 
 }  // namespace
 
-bool TorrentFs::xattr_value(const InodeNode& node, const std::string& name,
+bool TorrentFs::xattr_value(const Volume& vol, const InodeNode& node, const std::string& name,
                             std::string& value) const {
+  const TorrentView& view = *vol.view;
   if (name == kInfoHash) {
-    if (node.ino != kRootIno) return false;
-    value = to_hex(view_.metainfo().info_hash);
+    if (node.ino != vol.table.root()) return false;
+    value = to_hex(view.metainfo().info_hash);
     return true;
   }
   if (name != kProgress && name != kPiecesTotal && name != kPiecesHave) return false;
   const Progress p =
-      node.is_dir ? progress_of(view_, node.files_below) : progress_of(view_, {node.file});
+      node.is_dir ? progress_of(view, node.files_below) : progress_of(view, {node.file});
   if (name == kProgress) {
     value = percent(p.have, p.size);
   } else {
@@ -72,22 +75,26 @@ bool TorrentFs::xattr_value(const InodeNode& node, const std::string& name,
 }
 
 void TorrentFs::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
-  const InodeNode* node = table_.node(ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
+  const Ref ref = resolve(ino);
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
   std::string value;
-  if (!xattr_value(*node, name, value)) return void(fuse_reply_err(req, ENODATA));
+  if (ref.synthetic_root || !xattr_value(*ref.vol, *ref.node, name, value)) {
+    return void(fuse_reply_err(req, ENODATA));
+  }
   if (size == 0) return void(fuse_reply_xattr(req, value.size()));  // size probe
   if (size < value.size()) return void(fuse_reply_err(req, ERANGE));
   fuse_reply_buf(req, value.data(), value.size());
 }
 
 void TorrentFs::listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
-  const InodeNode* node = table_.node(ino);
-  if (!node) return void(fuse_reply_err(req, ENOENT));
+  const Ref ref = resolve(ino);
+  if (!ref) return void(fuse_reply_err(req, ENOENT));
   std::string names;  // NUL-separated list, NUL-terminated
-  for (const char* n : {kProgress, kPiecesTotal, kPiecesHave})
-    names.append(n).push_back('\0');
-  if (node->ino == kRootIno) names.append(kInfoHash).push_back('\0');
+  if (!ref.synthetic_root) {
+    for (const char* n : {kProgress, kPiecesTotal, kPiecesHave})
+      names.append(n).push_back('\0');
+    if (ref.node->ino == ref.vol->table.root()) names.append(kInfoHash).push_back('\0');
+  }
   if (size == 0) return void(fuse_reply_xattr(req, names.size()));
   if (size < names.size()) return void(fuse_reply_err(req, ERANGE));
   fuse_reply_buf(req, names.data(), names.size());

@@ -2,7 +2,9 @@
 //             [--peer ADDR:PORT]... [--read-timeout SECONDS] [--on-demand] [--no-trackers]
 //             [--log FILE] [-o OPTIONS]
 // Mounts a torrent read-only: every file is visible at once; reads of data not yet downloaded
-// wait for it (fetched first, with a deadline). Without -f the command daemonizes and returns
+// wait for it (fetched first, with a deadline). When SOURCE is a directory of .torrent and
+// .magnet files, every torrent in it gets a directory in the mount, kept in step with the
+// directory while mounted (tools/dir_mount.hpp). Without -f the command daemonizes and returns
 // only once the mount is live (or prints why it failed). Unmount with `fusermount3 -u`,
 // `umount`, or SIGINT/SIGTERM/SIGHUP to the torfs process.
 #include <fcntl.h>
@@ -26,8 +28,11 @@
 #include "fs/mount.hpp"
 #include "fs/torrent_fs.hpp"
 #include "tools/command.hpp"
+#include "tools/dir_mount.hpp"
 #include "tools/magnet_source.hpp"
 #include "tools/rate_options.hpp"
+#include "tools/size_option.hpp"
+#include "tools/status_channel.hpp"
 
 namespace torfs::tools {
 namespace {
@@ -44,6 +49,7 @@ struct MountArgs {
   std::vector<std::string> peers;
   double read_timeout = 60;
   bool on_demand = false;
+  std::uint64_t cache_size = 0;  // --cache-size, bytes; 0 = unlimited
   bool no_trackers = false;
   std::vector<std::string> fuse_options;
   std::string log_file;
@@ -205,6 +211,28 @@ int daemonize(const std::string& log_file) {
   return fds[1];
 }
 
+SessionConfig session_config(const MountArgs& args) {
+  SessionConfig config;
+  config.listen = args.listen;
+  config.state_db = args.state_db;
+  config.cache_size = args.cache_size;
+  apply_peer_discovery(args.discovery, config);
+  apply_rate_options(args.rates, config);
+  const bool verbose = args.verbose;
+  config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
+  return config;
+}
+
+fs::FsOptions fs_options(const MountArgs& args, std::int64_t time) {
+  fs::FsOptions options;
+  options.read_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(args.read_timeout * 1000));
+  options.uid = getuid();
+  options.gid = getgid();
+  options.time = time;
+  return options;
+}
+
 // Everything after the fork: engine, filesystem, mount, session loop.
 void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
            const std::optional<Magnet>& magnet, const stdfs::path& mountpoint,
@@ -217,14 +245,7 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   // Before any thread exists, so every thread inherits the mask; FuseMount takes the signals.
   fs::FuseMount::block_termination_signals();
 
-  SessionConfig config;
-  config.listen = args.listen;
-  config.state_db = args.state_db;
-  apply_peer_discovery(args.discovery, config);
-  apply_rate_options(args.rates, config);
-  const bool verbose = args.verbose;
-  config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
-  Session session(config);
+  Session session(session_config(args));
   if (auto r = session.start(); !r) startup_fail(r.error().message);
   Metainfo meta;
   if (magnet) {
@@ -250,12 +271,7 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   std::shared_ptr<Torrent> torrent = *added;
   torrent->on_error([](const Error& e) { log_line(true, LogLevel::error, e.message); });
 
-  fs::FsOptions options;
-  options.read_timeout =
-      std::chrono::milliseconds(static_cast<std::int64_t>(args.read_timeout * 1000));
-  options.uid = getuid();
-  options.gid = getgid();
-  options.time = created;
+  fs::FsOptions options = fs_options(args, created);
   const std::string ready = name + " mounted on " + mountpoint.string();
   options.on_init = [&startup, ready] { startup.report(true, ready); };
   fs::TorrentFs filesystem(*torrent, options);
@@ -266,7 +282,16 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   mount_options.handle_signals = true;
   auto mount = fs::FuseMount::mount(filesystem, mount_options);
   if (!mount) startup_fail(mount.error().message);
+  // The control channel of `torfs status` lives while the mount serves requests.
+  auto status_channel = start_status_channel(
+      mountpoint,
+      [torrent, name] {
+        return std::vector<MountedTorrent>{{name, torrent}};
+      },
+      session.listen_port(), [](const std::string& m) { log_line(true, LogLevel::warning, m); });
   const Result<void> ran = (*mount)->run();
+  // Stopped before the torrent and the session go away.
+  status_channel.reset();
   mount->reset();         // unmounts if needed, destroys the FUSE session
   filesystem.shutdown();  // nothing parked survives (run() did it already; idempotent)
   session.stop();
@@ -274,7 +299,122 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   if (!ran) fail(ran.error().message, 1);
 }
 
+// --- directory mounts -------------------------------------------------------------------
+
+// Like serve(), for a directory of torrents: one session, a multi-mode TorrentFs, a DirMount
+// keeping the two in step with the directory.
+void serve_dir(const MountArgs& args, const stdfs::path& dir, const stdfs::path& mountpoint,
+               const stdfs::path& data_base, std::vector<std::string> fuse_options,
+               StartupReport& startup) {
+  auto startup_fail = [&](const std::string& message) {
+    startup.report(false, message);
+    fail(message, 1);
+  };
+  fs::FuseMount::block_termination_signals();  // before any thread, as in serve()
+  Session session(session_config(args));
+  if (auto r = session.start(); !r) startup_fail(r.error().message);
+
+  std::string ready;  // written before the mount exists, read at INIT
+  fs::FsOptions options = fs_options(args, std::time(nullptr));
+  options.on_init = [&startup, &ready] { startup.report(true, ready); };
+  fs::TorrentFs filesystem(options);
+
+  DirMountConfig dconfig;
+  dconfig.dir = dir;
+  dconfig.data_base = data_base;
+  dconfig.torrent.on_demand = args.on_demand;
+  dconfig.torrent.use_trackers = !args.no_trackers;
+  dconfig.torrent.peers = args.peers;
+  dconfig.metadata.peers = args.peers;
+  dconfig.metadata.use_trackers = !args.no_trackers;
+  dconfig.metadata.use_dht = !args.discovery.no_dht;
+  dconfig.metadata.timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(args.discovery.metadata_timeout * 1000));
+  const bool verbose = args.verbose;
+  dconfig.log = [verbose](LogLevel level, const std::string& m) { log_line(verbose, level, m); };
+  DirMount dirs(session, filesystem, dconfig);
+  // From here on a failure stops the session first: it ends magnet fetches, which the
+  // DirMount's destructor waits for.
+  auto fail_stopping = [&](const std::string& message) {
+    session.stop();
+    startup_fail(message);
+  };
+  const std::size_t added = dirs.scan();
+  if (auto watching = dirs.start_watching(); !watching) fail_stopping(watching.error().message);
+  ready = dir.string() + " mounted on " + mountpoint.string() + " (" + std::to_string(added) +
+          (added == 1 ? " torrent" : " torrents");
+  if (const std::size_t fetching = dirs.pending()) {
+    ready += ", " + std::to_string(fetching) + " magnet" + (fetching == 1 ? "" : "s") +
+             " fetching metadata";
+  }
+  ready += ")";
+
+  fs::MountOptions mount_options;
+  mount_options.mountpoint = mountpoint;
+  mount_options.fuse_options = std::move(fuse_options);
+  mount_options.handle_signals = true;
+  auto mount = fs::FuseMount::mount(filesystem, mount_options);
+  if (!mount) fail_stopping(mount.error().message);
+  // The control channel of `torfs status` lives while the mount serves requests.
+  auto status_channel =
+      start_status_channel(mountpoint, make_torrent_lister(filesystem), session.listen_port(),
+                           [](const std::string& m) { log_line(true, LogLevel::warning, m); });
+  const Result<void> ran = (*mount)->run();
+  dirs.stop_watching();    // nothing is added or removed from here on
+  status_channel.reset();  // before the torrents and the session go away
+  mount->reset();
+  filesystem.shutdown();
+  session.stop();  // also ends magnet fetches still running
+  dirs.stop();
+  log_line(true, LogLevel::info, "unmounted " + mountpoint.string());
+  if (!ran) fail(ran.error().message, 1);
+}
+
+void check_can_mount(const MountArgs& args) {
+  if (!(args.read_timeout > 0)) fail("--read-timeout must be a positive number of seconds", 2);
+  if (!(args.discovery.metadata_timeout > 0)) {
+    fail("--metadata-timeout must be a positive number", 2);
+  }
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    fail("/dev/fuse is not usable (" + std::string(std::strerror(errno)) +
+             "): is the fuse module loaded and are you allowed to use it?",
+         1);
+  }
+}
+
+void run_dir(const MountArgs& args) {
+  check_can_mount(args);
+  std::error_code ec;
+  const stdfs::path dir = stdfs::canonical(args.source, ec);
+  if (ec) fail("cannot use directory " + args.source + ": " + ec.message(), 2);
+  bool nonempty = false;
+  auto fuse_options = split_options(args.fuse_options, nonempty);
+  check_mountpoint(args.mountpoint, nonempty);
+  const stdfs::path mountpoint = stdfs::canonical(args.mountpoint);
+  if (mountpoint == dir) fail("the mountpoint cannot be the watched directory itself", 2);
+
+  // Each torrent's data goes to <base>/<info-hash>, created when the torrent is added.
+  stdfs::path data_base;
+  if (args.data_dir.empty()) {
+    const stdfs::path base = xdg_data_home();
+    data_base = base / "torfs" / "data";
+    make_private_dirs(base, data_base);
+  } else {
+    data_base = stdfs::absolute(args.data_dir);
+    stdfs::create_directories(data_base, ec);
+    if (ec) fail("cannot create data directory " + data_base.string() + ": " + ec.message(), 1);
+  }
+  MountArgs resolved = args;
+  if (!resolved.state_db.empty()) resolved.state_db = stdfs::absolute(resolved.state_db).string();
+  if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
+  const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
+  StartupReport startup(report_fd);
+  serve_dir(resolved, dir, mountpoint, data_base, std::move(fuse_options), startup);
+}
+
 void run(const MountArgs& args) {
+  std::error_code dir_ec;
+  if (stdfs::is_directory(args.source, dir_ec)) return run_dir(args);
   const std::optional<Magnet> magnet = magnet_source(args.source, args.discovery);
   std::optional<Metainfo> meta;
   if (!magnet) {
@@ -316,13 +456,17 @@ void run(const MountArgs& args) {
 void setup(CLI::App& app) {
   auto args = std::make_shared<MountArgs>();
   auto* cmd = app.add_subcommand("mount", "Mount a torrent as a read-only filesystem");
-  cmd->add_option("source", args->source, "The .torrent file, its http(s) URL, or a magnet: link")
+  cmd->add_option("source", args->source,
+                  "The .torrent file, its http(s) URL, a magnet: link, or a directory of "
+                  ".torrent and .magnet files (one directory per torrent in the mount, kept in "
+                  "step with the directory while mounted)")
       ->required();
   cmd->add_option("mountpoint", args->mountpoint, "An empty directory to mount on")->required();
   cmd->add_flag("-f,--foreground", args->foreground, "Stay in the foreground (do not daemonize)");
   cmd->add_option("--data-dir", args->data_dir,
                   "Where the torrent's files are stored (default "
-                  "$XDG_DATA_HOME/torfs/data/<info-hash>)");
+                  "$XDG_DATA_HOME/torfs/data/<info-hash>); for a directory SOURCE, each "
+                  "torrent's files go to DATA_DIR/<info-hash>");
   cmd->add_option("--state-db", args->state_db,
                   "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
   cmd->add_option("--listen", args->listen, "Address for incoming peers (ADDR:PORT, port 0 = any)")
@@ -331,6 +475,9 @@ void setup(CLI::App& app) {
   cmd->add_option("--read-timeout", args->read_timeout,
                   "Seconds a read waits for missing data before failing with EIO")
       ->capture_default_str();
+  add_size_option(*cmd, "--cache-size", args->cache_size,
+                  "Keep at most SIZE of verified data on disk (e.g. 8G; K/M/G/T, KiB...): least "
+                  "recently read pieces are evicted; 0 = unlimited");
   cmd->add_flag("--on-demand", args->on_demand,
                 "Fetch only what is read (and its readahead), not the whole torrent");
   cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");

@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <variant>
+#include <vector>
 
 #include "tools/command.hpp"
+#include "tools/config_file.hpp"
+#include "tools/mount_helper.hpp"
 
 namespace {
 // Data files stay open for the life of a torrent (their fds back FUSE splice replies), so a
@@ -24,13 +29,25 @@ int main(int argc, char** argv) {
   CLI::App app{"torfs: mount a torrent as a read-only filesystem while it downloads"};
   app.set_version_flag("--version", std::string("torfs ") + TORFS_VERSION);
   app.require_subcommand(1);
+  torfs::tools::add_config_file_support(app);
   auto& commands = torfs::tools::registry();
   std::stable_sort(commands.begin(), commands.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [order, setup] : commands)
     setup(app);
+  // Run by mount(8) as /sbin/mount.fuse.torfs: translate its argv into `torfs mount ...`.
+  std::vector<std::string> args(argv, argv + argc);
+  if (args.empty()) args.push_back("torfs");
+  if (argc > 0 && torfs::tools::is_mount_helper_name(argv[0])) {
+    auto helper = torfs::tools::prepare_mount_helper(app, argc, argv);
+    if (const int* status = std::get_if<int>(&helper)) return *status;
+    args = std::move(std::get<std::vector<std::string>>(helper));
+  }
+  std::vector<const char*> arg_ptrs;
+  for (const auto& a : args)
+    arg_ptrs.push_back(a.c_str());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
   } catch (const CLI::ParseError& e) {
     // Help, --version and command failures (RuntimeError) keep their own codes; any other
     // parse error is a usage error: exit status 2, as in most Unix tools.

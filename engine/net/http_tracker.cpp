@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/net/http_url.hpp"
 #include "engine/net/tracker_resolve.hpp"
 
 namespace torfs {
@@ -28,13 +29,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kReadBufferLimit = 64 * 1024;
 
-struct Target {
-  bool tls = false;
-  std::string host;         // without brackets: for DNS, SNI and certificate checks
-  std::string host_header;  // as in the URL, with the port when given
-  std::uint16_t port = 0;
-  std::string target;  // path and query
-};
+using Target = HttpUrl;
 
 struct Reply {
   unsigned status = 0;
@@ -57,34 +52,12 @@ Error io_error(const std::string& host, std::string_view step,
                "HTTP tracker " + host + ": " + std::string(step) + " failed: " + ec.message()};
 }
 
-// URLs in messages are cut short: announce URLs are long and may carry a passkey at the end.
 std::string shorten(std::string_view url) {
-  return url.size() <= 120 ? std::string(url) : std::string(url.substr(0, 120)) + "...";
+  return shorten_url(url);
 }
 
 Result<Target> parse_target(std::string_view url) {
-  const auto u = boost::urls::parse_uri(url);
-  if (!u) {
-    return make_error(std::errc::invalid_argument, "malformed tracker URL " + shorten(url));
-  }
-  std::string scheme(u->scheme());
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), ::tolower);
-  Target t;
-  if (scheme == "https") {
-    t.tls = true;
-  } else if (scheme != "http") {
-    return make_error(std::errc::protocol_not_supported,
-                      "unsupported scheme in tracker URL " + shorten(url));
-  }
-  t.host = u->host_address();
-  t.port = u->has_port() ? u->port_number() : (t.tls ? 443 : 80);
-  if (t.host.empty() || t.port == 0) {
-    return make_error(std::errc::invalid_argument, "no host or port in " + shorten(url));
-  }
-  t.host_header = std::string(u->encoded_host_and_port());
-  t.target = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
-  if (u->has_query()) t.target += "?" + std::string(u->encoded_query());
-  return t;
+  return parse_http_url(url, "tracker");
 }
 
 // Writes the GET and reads the response. Timeouts come from the tcp_stream's deadline.
@@ -173,23 +146,12 @@ asio::awaitable<Result<Reply>> fetch_once(const Target& t, Clock::time_point dea
   }
 
   std::optional<asio::ssl::context> ctx;
-  try {
-    ctx.emplace(asio::ssl::context::tls_client);
-  } catch (const boost::system::system_error&) {
-    ctx.reset();  // reported below: no co_return inside a handler
+  if (auto r = init_tls_client(ctx, config.ca_file); !r) {
+    co_return http_error(t.host, r.error().message);
   }
-  if (!ctx) co_return http_error(t.host, "cannot create a TLS context");
-  boost::system::error_code ssl_ec;
-  ctx->set_default_verify_paths(ssl_ec);
-  if (!config.ca_file.empty() && !ssl_ec) ctx->load_verify_file(config.ca_file, ssl_ec);
-  if (ssl_ec) co_return io_error(t.host, "loading CA certificates", ssl_ec);
   beast::ssl_stream<beast::tcp_stream> stream(ex, *ctx);
-  stream.set_verify_mode(asio::ssl::verify_peer);
-  stream.set_verify_callback(asio::ssl::host_name_verification(t.host));
-  boost::system::error_code literal_ec;
-  asio::ip::make_address(t.host, literal_ec);
-  if (literal_ec && !SSL_set_tlsext_host_name(stream.native_handle(), t.host.c_str())) {
-    co_return http_error(t.host, "cannot set TLS server name");
+  if (auto r = prepare_tls_stream(stream, t.host); !r) {
+    co_return http_error(t.host, r.error().message);
   }
   beast::get_lowest_layer(stream).expires_at(deadline);
   auto connected = co_await connect(beast::get_lowest_layer(stream), t, endpoints, *bind);
@@ -270,6 +232,10 @@ asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url, Tracker
     co_return parsed;
   }
   co_return status_error(*result);
+}
+
+Result<std::string> http_redirect_target(const std::string& base, const std::string& location) {
+  return redirect_target(base, location);
 }
 
 asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config) {

@@ -25,4 +25,8 @@ boost::asio::awaitable<Result<AnnounceResponse>> http_announce(std::string url,
 // any other final status is an error naming it.
 boost::asio::awaitable<Result<std::string>> http_get(std::string url, TrackerConfig config);
 
+// Where a redirect's Location (absolute or relative) points, resolved against the URL that
+// answered `base`, without its fragment. Shared with web seeds (web_seed.cpp).
+Result<std::string> http_redirect_target(const std::string& base, const std::string& location);
+
 }  // namespace torfs

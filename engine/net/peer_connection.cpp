@@ -39,6 +39,15 @@ std::string PeerConnection::name() const {
   return remote_.address().to_string() + ":" + std::to_string(remote_.port());
 }
 
+bool PeerConnection::count_unsolicited(std::uint32_t length) {
+  if (late_block_credits_ > 0 && length <= PiecePicker::kBlockSize) {
+    --late_block_credits_;  // a late answer to a request we abandoned: honest
+    return false;
+  }
+  unsolicited_bytes_ += length;
+  return unsolicited_bytes_ > kMaxUnsolicitedBytes;
+}
+
 void PeerConnection::start(std::optional<wire::Handshake> theirs) {
   upload_limit_ = torrent_->context().upload_limit;
   download_limit_ = torrent_->context().download_limit;

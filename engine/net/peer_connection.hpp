@@ -101,6 +101,17 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   std::uint8_t ext_metadata_id = 0;  // theirs, from the extension handshake
   std::string client;
 
+  // --- piece messages we did not ask for (flood check; see TorrentImpl::on_unsolicited)
+  // A request we give up on without the peer refusing it (their choke, our snub timeout, an
+  // endgame cancel, a paused download) may still be answered once, honestly: each one earns
+  // a credit for one late block. Unrequested data beyond the credits is counted, and more than
+  // kMaxUnsolicitedBytes of it is a flood.
+  static constexpr std::uint64_t kMaxUnsolicitedBytes = 256 * 1024;
+  void forgive_late_blocks(std::size_t requests) { late_block_credits_ += requests; }
+  // Accounts one unrequested piece message of `length` bytes; true once over the limit.
+  bool count_unsolicited(std::uint32_t length);
+  std::uint64_t unsolicited_bytes() const { return unsolicited_bytes_; }
+
  private:
   boost::asio::awaitable<void> run(std::optional<wire::Handshake> theirs);
   void bind_to_listen_address();
@@ -130,6 +141,8 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   std::vector<char> sending_;
   Clock::time_point last_recv_{};
   Clock::time_point last_send_{};
+  std::uint64_t late_block_credits_ = 0;
+  std::uint64_t unsolicited_bytes_ = 0;
 };
 
 }  // namespace torfs

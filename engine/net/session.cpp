@@ -13,6 +13,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "engine/net/cache_budget.hpp"
 #include "engine/net/dht_node.hpp"
 #include "engine/net/disk_pool.hpp"
 #include "engine/net/lsd.hpp"
@@ -102,6 +103,8 @@ struct Session::Impl {
   std::unique_ptr<RateLimiter> upload_limit;
   std::unique_ptr<RateLimiter> download_limit;
   std::unique_ptr<SessionContext> ctx;
+  // SessionConfig::cache_size; declared before `torrents` so that it outlives them.
+  std::unique_ptr<CacheBudget> cache;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<DhtNode> dht;                               // SessionConfig::dht_enabled
   std::unique_ptr<MetadataService> metadata;                  // Session::fetch_metadata
@@ -122,15 +125,26 @@ struct Session::Impl {
 constexpr std::size_t kMaxHalfOpen = 256;
 
 asio::awaitable<void> Session::Impl::accept_loop() {
+  // Failures in a row (EMFILE/ENFILE while descriptors are exhausted): logged once when they
+  // start and once when accepting works again, never per attempt.
+  std::uint64_t failures = 0;
   for (;;) {
     auto [ec, socket] = co_await acceptor->async_accept(asio::as_tuple(asio::use_awaitable));
     if (!acceptor->is_open()) co_return;
     if (ec) {
+      if (failures++ == 0) {
+        log(LogLevel::warning, "cannot accept incoming connections: ", ec.message(),
+            " (retrying every 100 ms)");
+      }
       // E.g. EMFILE: the connection stays queued and accept would fail again at once; pause
       // rather than spin.
       asio::steady_timer pause(*io, 100ms);
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
+    }
+    if (failures != 0) {
+      log(LogLevel::info, "accepting incoming connections again (", failures, " failed attempts)");
+      failures = 0;
     }
     if (*half_open >= kMaxHalfOpen) continue;  // `socket` closes as it goes out of scope
     asio::co_spawn(*io, handle_incoming(std::move(socket)), asio::detached);
@@ -293,6 +307,8 @@ Result<void> Session::start() {
   s.download_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_download_rate);
   s.ctx->upload_limit = s.upload_limit.get();
   s.ctx->download_limit = s.download_limit.get();
+  s.cache = std::make_unique<CacheBudget>(s.config.cache_size);
+  s.ctx->cache = s.cache.get();
   s.metadata = std::make_unique<MetadataService>(*s.ctx);
   if (s.config.dht_enabled) s.start_dht(ep, db);
   if (s.config.lsd_enabled) s.start_lsd(ep);

@@ -25,6 +25,7 @@ class io_context;
 
 namespace torfs {
 
+class CacheBudget;
 class DhtNode;
 class LocalDiscovery;
 
@@ -72,6 +73,9 @@ struct SessionContext {
   DhtNode* dht = nullptr;
   // The session's local service discovery (SessionConfig::lsd_enabled), or null.
   LocalDiscovery* lsd = nullptr;
+  // The session's cache budget (SessionConfig::cache_size; unlimited when 0). Never null once
+  // the session started.
+  CacheBudget* cache = nullptr;
 };
 
 }  // namespace torfs

@@ -181,6 +181,8 @@ void TorrentImpl::start() {
   }
   ctx_.log(LogLevel::info, metainfo_.name, ": started with ", picker_.num_have(), "/",
            metainfo_.layout.num_pieces(), " pieces verified");
+  cache_start();  // torrent_cache.cpp
+  webseed_start();
   if (picker_.complete()) {
     completed_announced_ = true;
     if (auto r = store_->create_empty_files(); !r) {
@@ -200,6 +202,8 @@ void TorrentImpl::stop(std::function<void()> done) {
     return;
   }
   stopping_ = true;
+  cache_stop();  // torrent_cache.cpp
+  webseed_stop();
   stop_done_ = std::move(done);
   {
     std::lock_guard lock(accept_mutex_);
@@ -266,6 +270,7 @@ void TorrentImpl::tick() {
   if (ticks_ % 10 == 0) run_choker(ticks_ % 30 == 0);
   update_interest_all();
   refill_all();
+  webseed_schedule();  // torrent_webseed.cpp
   if (!pending_commit_.empty() && !commit_in_flight_) flush_completion(false, {});
   publish_stats();
   schedule_tick();

@@ -37,6 +37,7 @@
 namespace torfs {
 
 class TrackerManager;
+class TorrentCache;
 
 class TorrentImpl final : public Torrent, public std::enable_shared_from_this<TorrentImpl> {
  public:
@@ -62,6 +63,9 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   bool is_complete() const override;
   void on_complete(std::function<void()> callback) override;
   void on_error(std::function<void(const Error&)> callback) override;
+  // Cache budget pins (torrent_cache.cpp): lock-free, any thread, valid once start() ran.
+  bool acquire_read(std::uint64_t offset, std::uint64_t length) override;
+  void release_read(std::uint64_t offset, std::uint64_t length) override;
 
   // --- engine thread
   void start();
@@ -130,6 +134,18 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   void flush_completion(bool final_flush, std::function<void()> then);
   void fail_storage(const Error& error);
   Buffer take_buffer();
+
+  // torrent_guard.cpp: hardening (flood accounting, recoverable storage failures)
+  // A piece message that matches no outstanding request of `peer`: an error text once the
+  // peer is over its unsolicited-data allowance (it is also given a strike), else nullptr.
+  const char* on_unsolicited(PeerConnection& peer, std::uint32_t length);
+  void strike(const tcp::endpoint& ep, const char* why);  // two strikes on an address: banned
+  // A verified piece could not be written: ENOSPC/EDQUOT/EMFILE/ENFILE pause downloading and
+  // keep the piece in memory for a retry (bounded); anything else is fail_storage().
+  void on_write_failed(std::uint32_t piece, const Error& error, Buffer buffer);
+  void schedule_write_retry();
+  void retry_held_write();
+  void resume_after_storage_pause();
   void recycle(Buffer buffer);
 
   // torrent_waiters.cpp
@@ -153,6 +169,34 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   void on_extensions(PeerConnection& peer, const wire::ExtensionHandshake& ext);
   void on_pex(PeerConnection& peer, std::string_view payload);
   void pex_tick();
+
+  // torrent_webseed.cpp: web seeds (BEP 19, url-list), used for pieces readers wait for that
+  // peers lack or are slow with, and in the background while no peer serves us.
+  struct WebSeeds;
+  void webseed_start();     // start(): one WebSeed per usable url-list entry
+  void webseed_stop();      // stop(): cancels fetches; none of their callbacks runs afterwards
+  void webseed_schedule();  // tick() and new waiters: start fetches on idle web seeds
+  // on_piece_failed: a strike for each web seed among the senders of a piece that failed.
+  void webseed_piece_failed(const std::vector<PeerKey>& senders);
+
+  // torrent_cache.cpp: the cache budget (SessionConfig::cache_size; docs/architecture.md,
+  // "Cache budget"). Every hook is a no-op without a budget.
+  friend class TorrentCache;
+  void cache_start();  // start(): join the session's budget
+  void cache_stop();   // stop(): leave it
+  // hash_and_write: reserves room for the piece, evicting least recently used pieces; the
+  // returned work (may be empty) must run on the disk worker BEFORE the piece is written.
+  std::function<void()> cache_reserve(std::uint32_t piece);
+  void cache_unreserve(std::uint32_t piece);  // on_piece_checked: the write is over
+  void cache_verified(std::uint32_t piece);   // on_piece_passed: the piece is resident
+  // refill: background pieces start only while the cache has room.
+  Priority cache_min_new_priority() const;
+  // add_waiter: a reader's readahead window, clipped so that windows fit in the budget.
+  std::uint64_t cache_clip_readahead(std::uint64_t readahead) const;
+  void touch_range(PieceRange range);  // any thread: a use, for least-recently-used order
+  // flush_completion's disk job: commits rows of pieces that are still verified, serialized
+  // with eviction jobs (storage_mutex_), so a row never outlives the bytes it vouches for.
+  Result<void> commit_rows(std::vector<PieceIndex> pieces, std::vector<FileRecord> files);
 
   // torrent_uploads.cpp
   const char* on_request(PeerConnection& peer, const wire::Message& msg);
@@ -182,6 +226,12 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   std::atomic<std::uint32_t> num_peers_{0};
   std::atomic<std::uint32_t> num_seeds_{0};
   std::atomic<WaitTicket> next_ticket_{1};
+  // Cache budget (torrent_cache.cpp): per-piece read pins and last-use stamps (any thread,
+  // allocated by start()); the engine-side part; commits vs evictions on disk workers.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> pins_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> last_used_;
+  std::shared_ptr<TorrentCache> cache_;  // shared_ptr: destroyed where it is incomplete
+  std::mutex storage_mutex_;
   mutable std::mutex accept_mutex_;  // guards accepting_ against stop()
   bool accepting_ = true;            // false once stopping: FUSE calls answer io_error
 
@@ -191,6 +241,13 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   bool stop_finished_ = false;
   bool trackers_stopped_ = false;
   bool storage_failed_ = false;
+  // torrent_guard.cpp: writing is paused (disk full / out of descriptors); verified pieces
+  // that could not be written wait here, in piece order, for the periodic retry.
+  bool storage_paused_ = false;
+  bool write_retry_in_flight_ = false;
+  std::map<std::uint32_t, Buffer> held_pieces_;
+  std::uint64_t held_bytes_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> write_retry_timer_;
   std::function<void()> stop_done_;
   std::unique_ptr<TrackerManager> trackers_;
   boost::asio::steady_timer tick_timer_;
@@ -236,6 +293,9 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   bool dht_running_ = false;      // a get_peers lookup is under way
   Clock::time_point next_dht_{};  // when to look ourselves up in the DHT again
   Clock::time_point next_lsd_{};  // when to announce on the local network again
+
+  // torrent_webseed.cpp; a shared_ptr because WebSeeds is incomplete here.
+  std::shared_ptr<WebSeeds> web_seeds_;
 };
 
 // Conversions between the parser-side Endpoint and Asio's.

@@ -146,8 +146,8 @@ void TorrentImpl::on_read_batch(PeerConnection& peer) {
 }
 
 void TorrentImpl::refill(PeerConnection& peer, std::uint32_t extra) {
-  if (stopping_ || storage_failed_ || peer.closed() || !peer.handshake_done || peer.peer_choking ||
-      !peer.am_interested) {
+  if (stopping_ || storage_failed_ || storage_paused_ || peer.closed() || !peer.handshake_done ||
+      peer.peer_choking || !peer.am_interested) {
     return;
   }
   const std::uint32_t depth = std::min(peer.target_queue, peer.reqq) + extra;
@@ -161,6 +161,7 @@ void TorrentImpl::refill(PeerConnection& peer, std::uint32_t extra) {
                          (picker_.num_downloading() + 1) * piece_length <= kBufferBudget;
   opt.now = now;
   opt.late_after = 1s;
+  opt.min_new_priority = cache_min_new_priority();  // a full cache fetches only for readers
   scratch_.clear();
   picker_.pick(peer.seed ? nullptr : &peer.has, peer.key(), opt, scratch_);
   for (const BlockRef& b : scratch_) {
@@ -178,6 +179,7 @@ void TorrentImpl::refill_all() {
 void TorrentImpl::drop_requests(PeerConnection& peer) {
   for (const auto& r : peer.requests)
     picker_.abort_request(r.block, peer.key());
+  peer.forgive_late_blocks(peer.requests.size());  // they may cross our change of mind
   peer.requests.clear();
 }
 
@@ -186,15 +188,15 @@ const char* TorrentImpl::on_piece(PeerConnection& peer, const wire::Message& msg
   peer.received_bytes += len;
   peer.total_downloaded += len;
   downloaded_.fetch_add(len, std::memory_order_relaxed);
-  if (msg.begin % PiecePicker::kBlockSize != 0) return nullptr;  // never requested: drop
+  if (msg.begin % PiecePicker::kBlockSize != 0) return on_unsolicited(peer, len);
   const BlockRef ref{PieceIndex(msg.index), msg.begin / PiecePicker::kBlockSize};
-  if (len != picker_.block_size(ref)) return nullptr;
+  if (len != picker_.block_size(ref)) return on_unsolicited(peer, len);
   auto it = std::find_if(peer.requests.begin(), peer.requests.end(),
                          [&](const auto& r) { return r.block == ref; });
   // Only blocks we asked this peer for (and still wait for) may enter a piece: an unsolicited
   // block would otherwise make a piece fail and put strikes on the honest peers that sent the
   // rest of it (a peer could get honest seeders banned that way).
-  if (it == peer.requests.end()) return nullptr;
+  if (it == peer.requests.end()) return on_unsolicited(peer, len);
   peer.requests.erase(it);
   peer.last_block = Clock::now();
   if (peer.snubbed) {
@@ -214,6 +216,7 @@ const char* TorrentImpl::on_piece(PeerConnection& peer, const wire::Message& msg
     auto r = std::find_if(reqs.begin(), reqs.end(), [&](const auto& x) { return x.block == ref; });
     if (r == reqs.end()) continue;
     reqs.erase(r);
+    p->second->forgive_late_blocks(1);  // the block may already be on its way
     p->second->send_request(wire::MsgType::cancel, msg.index, msg.begin, len);
   }
   if (res.piece_complete) hash_and_write(msg.index);
@@ -245,7 +248,9 @@ void TorrentImpl::hash_and_write(std::uint32_t piece) {
   const std::uint32_t size = metainfo_.layout.piece_size(p);
   const std::uint64_t offset = metainfo_.layout.piece_offset(p);
   const Sha1Hash expected = metainfo_.piece_hashes[piece];
-  ctx_.disk.post([self = shared_from_this(), buf, size, offset, expected, piece] {
+  auto evict = cache_reserve(piece);  // torrent_cache.cpp: room under the cache budget
+  ctx_.disk.post([self = shared_from_this(), buf, size, offset, expected, piece, evict] {
+    if (evict) evict();  // evicted pieces' rows and bytes go before this piece's bytes land
     thread_local Sha1 hasher;
     hasher.update(buf.get(), size);
     const bool ok = hasher.finish() == expected;
@@ -260,14 +265,16 @@ void TorrentImpl::hash_and_write(std::uint32_t piece) {
 void TorrentImpl::on_piece_checked(std::uint32_t piece, bool hash_ok, Result<void> written,
                                    Buffer buffer) {
   --hashing_;
-  recycle(std::move(buffer));
-  if (!hash_ok) {
-    on_piece_failed(piece);
-  } else if (!written) {
-    picker_.piece_failed(PieceIndex(piece));
-    fail_storage(written.error());
+  cache_unreserve(piece);
+  if (hash_ok && !written) {
+    on_write_failed(piece, written.error(), std::move(buffer));  // torrent_guard.cpp
   } else {
-    on_piece_passed(piece);
+    recycle(std::move(buffer));
+    if (hash_ok) {
+      on_piece_passed(piece);
+    } else {
+      on_piece_failed(piece);
+    }
   }
   if (stopping_) maybe_finish_stop();
 }
@@ -276,6 +283,7 @@ void TorrentImpl::on_piece_passed(std::uint32_t piece) {
   const FileLayout& layout = metainfo_.layout;
   const PieceIndex p(piece);
   picker_.piece_passed(p);
+  cache_verified(piece);
   visit_slices(layout, layout.piece_offset(p), layout.piece_size(p), [&](const FileSlice& s) {
     file_have_[s.file.value()].fetch_add(s.length, std::memory_order_relaxed);
     return true;
@@ -300,6 +308,7 @@ void TorrentImpl::on_piece_passed(std::uint32_t piece) {
 
 void TorrentImpl::on_piece_failed(std::uint32_t piece) {
   const std::vector<PeerKey> senders = picker_.piece_failed(PieceIndex(piece));
+  webseed_piece_failed(senders);  // torrent_webseed.cpp
   ctx_.log(LogLevel::warning, metainfo_.name, ": piece ", piece, " failed its hash check (",
            senders.size(), " peer(s) sent it)");
   for (PeerKey key : senders) {
@@ -365,7 +374,7 @@ void TorrentImpl::flush_completion(bool final_flush, std::function<void()> then)
           return true;
         });
       }
-      if (auto c = self->ctx_.store.commit_pieces(self->id_, pieces, files); !c) {
+      if (auto c = self->commit_rows(pieces, files); !c) {  // torrent_cache.cpp
         error = c.error().message;
       }
     }

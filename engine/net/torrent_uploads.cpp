@@ -84,13 +84,23 @@ void TorrentImpl::pump_uploads(PeerConnection& peer) {
       run.push_back(next);
       peer.uploads.pop_front();
     }
-    ++peer.disk_reads;
     const std::uint64_t offset =
         metainfo_.layout.piece_offset(PieceIndex(run.front().index)) + run.front().begin;
+    // Pinned until read (torrent_cache.cpp); evicted since it was requested: refused (BEP 6),
+    // never answered with the zeros of a punched hole.
+    if (!acquire_read(offset, bytes)) {
+      for (const auto& u : run) {
+        if (peer.handshake.supports_fast())
+          peer.send_request(wire::MsgType::reject, u.index, u.begin, u.length);
+      }
+      continue;
+    }
+    ++peer.disk_reads;
     auto conn = peers_.at(peer.key());
     ctx_.disk.post([self = shared_from_this(), conn, run = std::move(run), offset, bytes] {
       Buffer data(new char[bytes]);
       auto n = self->store_->read(offset, std::span<char>(data.get(), bytes));
+      self->release_read(offset, bytes);
       std::string error;
       if (!n)
         error = n.error().message;

@@ -26,6 +26,7 @@ WaitTicket TorrentImpl::wait_for_range(const RangeRequest& request,
   for (PieceIndex p = range.begin; p < range.end && complete; ++p)
     complete = have_piece(p);
   if (complete) {
+    touch_range(range);  // torrent_cache.cpp: a use, for least-recently-used eviction
     done(std::error_code());
     if (request.readahead == 0 || is_complete()) return ticket;
     done = nullptr;  // only the readahead window remains to be posted
@@ -70,9 +71,10 @@ void TorrentImpl::add_waiter(WaitTicket ticket, RangeRequest request,
   }
   const FileLayout& layout = metainfo_.layout;
   const std::uint64_t end = request.offset + request.length;
-  set_reader_window(request.reader, request.readahead == 0
-                                        ? PieceRange{}
-                                        : layout.pieces_for_range(end, request.readahead));
+  set_reader_window(request.reader,
+                    request.readahead == 0
+                        ? PieceRange{}
+                        : layout.pieces_for_range(end, cache_clip_readahead(request.readahead)));
   if (!done) {  // readahead update only
     refill_all();
     return;
@@ -99,6 +101,7 @@ void TorrentImpl::add_waiter(WaitTicket ticket, RangeRequest request,
   update_interest_all();
   for (auto& [key, peer] : peers_)
     refill(*peer, kUrgentExtra);
+  webseed_schedule();  // torrent_webseed.cpp
 }
 
 void TorrentImpl::finish_waiter(WaitTicket ticket, std::error_code ec) {

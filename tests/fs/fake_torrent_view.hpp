@@ -139,6 +139,15 @@ class FakeTorrentView : public TorrentView {
     std::lock_guard lock(mutex_);
     closed_readers_.insert(reader);
   }
+  bool acquire_read(std::uint64_t offset, std::uint64_t length) override {
+    const bool ok = TorrentView::acquire_read(offset, length);
+    if (ok) ++acquired_;
+    return ok;
+  }
+  void release_read(std::uint64_t offset, std::uint64_t length) override {
+    ++released_;
+    TorrentView::release_read(offset, length);
+  }
   TorrentStats stats() const override {
     TorrentStats s;
     s.total_bytes = meta_.layout.total_size();
@@ -178,6 +187,14 @@ class FakeTorrentView : public TorrentView {
     timed_deliveries_.push_back({std::chrono::steady_clock::now() + delay, begin, end});
     cv_.notify_all();
   }
+  // Another info-hash (fakes share one by default), e.g. to tell several torrents apart.
+  void set_info_hash_seed(std::uint8_t seed) {
+    for (int i = 0; i < 20; ++i)
+      meta_.info_hash[i] = static_cast<std::uint8_t>(seed + i);
+  }
+  // Successful acquire_read() calls and release_read() calls so far.
+  std::size_t acquired() const { return acquired_; }
+  std::size_t released() const { return released_; }
   // The engine "forgets" deadlines: only the filesystem's own sweeper can answer then.
   void ignore_deadlines(bool ignore) { ignore_deadlines_ = ignore; }
   void fail_all(std::error_code ec) {
@@ -281,6 +298,8 @@ class FakeTorrentView : public TorrentView {
   std::size_t cancels_ = 0;
   std::deque<Delivery> timed_deliveries_;
   std::atomic<bool> ignore_deadlines_{false};
+  std::atomic<std::size_t> acquired_{0};
+  std::atomic<std::size_t> released_{0};
   bool stopping_ = false;
   std::thread timer_;
 };

@@ -93,5 +93,26 @@ TEST(InodeTable, CountsLookupsAndForgets) {
   EXPECT_FALSE(t.forget(12345, 1));
 }
 
+TEST(InodeTable, AVolumeIsNumberedFromItsBaseWithoutTheTorrentsTopDirectory) {
+  const FileLayout layout =
+      layout_of({file("t/a", 1), file("t/.pad/9", 5, true), file("t/d/b", 2)});
+  EXPECT_TRUE(InodeTable::all_under(layout, "t"));
+  EXPECT_FALSE(InodeTable::all_under(layout_of({file("movie.mkv", 3)}), "movie.mkv"));
+  InodeTable t(layout, 1000, true);
+  EXPECT_EQ(t.root(), 1000u);
+  EXPECT_EQ(names(t, 1000), (std::vector<std::string>{"a", "d"}));
+  ASSERT_NE(t.child(1000, "d"), nullptr);
+  EXPECT_EQ(t.child(1000, "d")->parent, 1000u);
+  EXPECT_EQ(t.node(kRootIno), nullptr);
+  EXPECT_EQ(t.node(999), nullptr);
+  EXPECT_EQ(t.node(1000 + t.size()), nullptr);
+  for (Ino i = 1000; i < 1000 + t.size(); ++i)
+    EXPECT_EQ(t.node(i)->ino, i);
+  EXPECT_LE(t.size(), InodeTable::max_nodes(layout));
+  EXPECT_EQ(t.node(1000)->files_below.size(), 2u);
+  t.add_lookup(*t.ino_of(FileIndex(2)));
+  EXPECT_EQ(t.lookup_count(*t.ino_of(FileIndex(2))), 1u);
+}
+
 }  // namespace
 }  // namespace torfs::fs

@@ -33,6 +33,7 @@ class ConnRecord:
         self.bytes_sent = 0
         self.messages_received = 0
         self.requests_received = 0
+        self.cancels_received = 0
 
     @property
     def closed_by_torfs(self):
@@ -272,7 +273,7 @@ def request_past_piece_end(peer, conn):
 def unsolicited_pieces(peer, conn):
     """Advertises nothing and never unchokes, but sprays wrong blocks for every piece, again and
     again for 20 s: torfs never asked for them, so none may reach a piece (or frame the honest
-    peer that sent the rest of that piece)."""
+    peer that sent the rest of that piece), and the flood gets the peer dropped."""
     deadline = time.monotonic() + 20
     while not peer.stop and time.monotonic() < deadline:
         for index in range(peer.num_pieces):
@@ -283,6 +284,45 @@ def unsolicited_pieces(peer, conn):
                 conn.send_msg(PIECE, struct.pack(">II", index, begin) + b"\xa5" * size)
         time.sleep(0.1)
     conn.drain_until_closed(30)
+
+
+def slow_seed_ignoring_cancels(peer, conn):
+    """Honest but slow: has every piece, answers each request with the real bytes at about ten
+    blocks a second, and ignores cancels (a cancel may always cross the block on the wire), so
+    in endgame torfs receives blocks it no longer wants. Never a flood: torfs must keep it."""
+    conn.send_msg(BITFIELD, peer.full_bitfield())
+    conn.send_msg(UNCHOKE)
+    queue = []
+    lock = threading.Condition()
+    conn.record.cancels_received = 0
+
+    def reader():
+        try:
+            while not peer.stop:
+                msg_id, payload = conn.recv_msg()
+                with lock:
+                    if msg_id == REQUEST:
+                        queue.append(struct.unpack(">III", payload))
+                        lock.notify()
+                    elif msg_id == CANCEL:
+                        conn.record.cancels_received += 1
+        except (ConnectionError, OSError):
+            with lock:
+                queue.append(None)
+                lock.notify()
+    threading.Thread(target=reader, daemon=True).start()
+    with open(peer.data_path, "rb") as f:
+        while not peer.stop:
+            with lock:
+                while not queue:
+                    lock.wait()
+                item = queue.pop(0)
+            if item is None:
+                raise ConnectionError("closed by torfs")
+            index, begin, size = item
+            f.seek(index * peer.piece_length + begin)
+            conn.send_msg(PIECE, struct.pack(">II", index, begin) + f.read(size))
+            time.sleep(0.1)
 
 
 def corrupt_blocks(peer, conn):

@@ -1,0 +1,302 @@
+// The cache budget end to end inside the engine: two (or three) sessions on loopback, the
+// downloader capped well below the torrent's size. Streams stay under the cap, evicted pieces
+// are fetched again, pinned pieces are never evicted, background downloading stops at the cap,
+// evicted pieces are refused to peers, and every completion row left behind is true.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "cache/completion_store.hpp"
+#include "cache/sha1.hpp"
+#include "engine/metainfo.hpp"
+#include "engine/session.hpp"
+#include "engine/torrent_creator.hpp"
+
+namespace torfs {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::uint32_t kPiece = 64 * 1024;
+constexpr std::uint64_t kSize = 64ull * kPiece;  // 4 MiB
+constexpr std::uint64_t kCap = 16ull * kPiece;   // 1 MiB
+// A data file full of holes needs filesystem metadata of its own (ext4 extent-tree blocks, one
+// per ~340 extents), which st_blocks counts too.
+constexpr std::uint64_t kFsMetadata = 16 * 1024;
+
+class SessionCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("torfs-cache-test-" + std::to_string(getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "seed");
+    std::mt19937_64 rng(7);
+    content_.resize(kSize);
+    for (char& c : content_)
+      c = static_cast<char>(rng());
+    std::ofstream(root_ / "seed" / "data.bin", std::ios::binary).write(content_.data(), kSize);
+    CreateOptions opt;
+    opt.source = root_ / "seed" / "data.bin";
+    opt.piece_length = kPiece;
+    auto bytes = create_torrent(opt);
+    ASSERT_TRUE(bytes) << bytes.error().message;
+    auto mi = parse_metainfo(*bytes);
+    ASSERT_TRUE(mi) << mi.error().message;
+    metainfo_ = *mi;
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  SessionConfig config(const std::string& name, std::uint64_t cache_size = 0) {
+    SessionConfig c;
+    c.listen = "127.0.0.1:0";
+    c.state_db = root_ / (name + ".db");
+    c.worker_threads = 2;
+    c.log = [](LogLevel, std::string_view) {};
+    c.cache_size = cache_size;
+    return c;
+  }
+  std::shared_ptr<Torrent> add(Session& s, const std::string& dir, bool on_demand,
+                               std::uint16_t peer_port) {
+    TorrentConfig tc;
+    tc.data_dir = root_ / dir;
+    tc.use_trackers = false;
+    tc.on_demand = on_demand;
+    if (peer_port) tc.peers = {"127.0.0.1:" + std::to_string(peer_port)};
+    auto t = s.add_torrent(metainfo_, tc);
+    EXPECT_TRUE(t) << t.error().message;
+    return t ? *t : nullptr;
+  }
+
+  static std::error_code wait(Torrent& t, std::uint64_t offset, std::uint64_t length,
+                              Clock::duration timeout, ReaderId reader = 1,
+                              std::uint64_t readahead = 0) {
+    auto promise = std::make_shared<std::promise<std::error_code>>();
+    auto calls = std::make_shared<std::atomic<int>>(0);
+    RangeRequest r{offset, length, Clock::now() + timeout, reader, readahead};
+    t.wait_for_range(r, [promise, calls](std::error_code ec) {
+      if (calls->fetch_add(1) == 0) promise->set_value(ec);
+    });
+    return promise->get_future().get();
+  }
+  // What the filesystem does: wait, pin, read from the descriptor, unpin; a range evicted
+  // between the answer and the pin is waited for again.
+  std::string read_through(Torrent& t, std::uint64_t offset, std::uint64_t length, ReaderId reader,
+                           std::uint64_t readahead) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (wait(t, offset, length, 20s, reader, readahead)) return "wait failed";
+      if (!t.acquire_read(offset, length)) continue;
+      std::string out(length, '\0');
+      const ssize_t n = ::pread(t.file_fd(FileIndex(0)), out.data(), length, offset);
+      t.release_read(offset, length);
+      if (n != static_cast<ssize_t>(length)) return "short read";
+      return out;
+    }
+    return "evicted five times in a row";
+  }
+  std::uint64_t allocated(const std::string& dir) {
+    struct stat st {};
+    if (::stat((root_ / dir / "data.bin").c_str(), &st) != 0) return 0;
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  // Every piece the completion store claims for `dir` must hash correctly on disk.
+  void expect_rows_true(const std::string& db, const std::string& dir, std::size_t max_rows) {
+    auto store = CompletionStore::open(root_ / (db + ".db"));
+    ASSERT_TRUE(store) << store.error().message;
+    auto torrents = (*store)->list_torrents();
+    ASSERT_TRUE(torrents);
+    ASSERT_EQ(torrents->size(), 1u);
+    auto rows = (*store)->load_pieces(torrents->front().id);
+    ASSERT_TRUE(rows);
+    EXPECT_LE(rows->size(), max_rows);
+    std::ifstream in(root_ / dir / "data.bin", std::ios::binary);
+    for (PieceIndex p : *rows) {
+      std::string bytes(kPiece, '\0');
+      in.seekg(static_cast<std::streamoff>(p.value()) * kPiece);
+      in.read(bytes.data(), kPiece);
+      EXPECT_EQ(sha1(bytes), metainfo_.piece_hashes[p.value()]) << "row for piece " << p.value();
+    }
+  }
+
+  fs::path root_;
+  std::string content_;
+  Metainfo metainfo_;
+};
+
+TEST_F(SessionCacheTest, OnDemandStreamStaysUnderTheCapAndRefetchesEvictedPieces) {
+  Session seeder(config("seeder"));
+  ASSERT_TRUE(seeder.start());
+  auto seed = add(seeder, "seed", false, 0);
+  Session leecher(config("leecher", kCap));
+  ASSERT_TRUE(leecher.start());
+  auto t = add(leecher, "leech", true, seeder.listen_port());
+  ASSERT_TRUE(t);
+
+  std::uint64_t max_alloc = 0, max_have = 0;
+  constexpr std::uint64_t kRead = 48 * 1024;  // reads straddle piece boundaries
+  for (std::uint64_t off = 0; off < kSize; off += kRead) {
+    const std::uint64_t len = std::min(kRead, kSize - off);
+    ASSERT_EQ(read_through(*t, off, len, 1, 4 * kPiece), content_.substr(off, len)) << off;
+    max_alloc = std::max(max_alloc, allocated("leech"));
+    max_have = std::max(max_have, t->stats().have_bytes);
+  }
+  // One reader whose window (4 pieces, clipped to a quarter of the cap anyway) and current
+  // pieces fit in the cap: eviction always finds a victim, so the cap holds exactly.
+  EXPECT_LE(max_have, kCap);
+  EXPECT_LE(max_alloc, kCap + kFsMetadata);
+  EXPECT_GE(max_have, kCap - 2 * kPiece);  // the cache was actually used up to the cap
+  t->close_reader(1);
+
+  EXPECT_FALSE(t->have_piece(PieceIndex(0)));  // least recently used: evicted long ago
+  ASSERT_EQ(read_through(*t, 0, 3 * kPiece, 2, 0), content_.substr(0, 3 * kPiece));
+  EXPECT_TRUE(t->have_piece(PieceIndex(0)));
+  EXPECT_GT(t->stats().downloaded, kSize);  // the first pieces came twice
+  leecher.stop();
+  seeder.stop();
+  expect_rows_true("leecher", "leech", kCap / kPiece);
+}
+
+TEST_F(SessionCacheTest, PinnedPieceSurvivesAStreamAndIsEvictedAfterRelease) {
+  Session seeder(config("seeder"));
+  ASSERT_TRUE(seeder.start());
+  auto seed = add(seeder, "seed", false, 0);
+  Session leecher(config("leecher", kCap));
+  ASSERT_TRUE(leecher.start());
+  auto t = add(leecher, "leech", true, seeder.listen_port());
+  ASSERT_TRUE(t);
+  ASSERT_EQ(wait(*t, 0, kPiece, 20s, 1), std::error_code());
+  ASSERT_TRUE(t->acquire_read(100, 1000));  // piece 0 pinned, as a FUSE read would
+  t->close_reader(1);
+  for (std::uint64_t off = kPiece; off < kSize; off += kPiece) {
+    ASSERT_EQ(read_through(*t, off, kPiece, 2, 2 * kPiece), content_.substr(off, kPiece));
+    ASSERT_TRUE(t->have_piece(PieceIndex(0))) << "evicted while pinned, at " << off;
+  }
+  t->release_read(100, 1000);
+  t->close_reader(2);
+  // Streaming the first half again makes room by evicting the least recently used: piece 0.
+  for (std::uint64_t off = kPiece; off < kSize / 2; off += kPiece)
+    ASSERT_EQ(read_through(*t, off, kPiece, 3, 0), content_.substr(off, kPiece));
+  EXPECT_FALSE(t->have_piece(PieceIndex(0)));
+  leecher.stop();
+  seeder.stop();
+  expect_rows_true("leecher", "leech", kCap / kPiece + 1);  // + the pinned piece
+}
+
+TEST_F(SessionCacheTest, BackgroundDownloadFillsTheCapAndWaits) {
+  Session seeder(config("seeder"));
+  ASSERT_TRUE(seeder.start());
+  auto seed = add(seeder, "seed", false, 0);
+  Session leecher(config("leecher", kCap));
+  ASSERT_TRUE(leecher.start());
+  auto t = add(leecher, "leech", false, seeder.listen_port());
+  ASSERT_TRUE(t);
+  const auto give_up = Clock::now() + 30s;
+  while (t->stats().have_bytes + 2 * kPiece < kCap && Clock::now() < give_up)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_GE(t->stats().have_bytes + 2 * kPiece, kCap);
+  std::this_thread::sleep_for(1500ms);  // time to thrash, if it did
+  const TorrentStats s = t->stats();
+  EXPECT_LE(s.have_bytes, kCap);
+  EXPECT_FALSE(t->is_complete());
+  // Pieces started before the cap was reached may finish (and evict others), nothing more.
+  EXPECT_LT(s.downloaded, kSize / 2) << "background downloading kept going under a full cap";
+  EXPECT_LE(allocated("leech"), kCap + kFsMetadata);
+  leecher.stop();
+  seeder.stop();
+  expect_rows_true("leecher", "leech", kCap / kPiece);
+}
+
+TEST_F(SessionCacheTest, SmallerCapAtRestartShrinksAndTheRestStaysTrusted) {
+  {
+    Session seeder(config("seeder"));
+    ASSERT_TRUE(seeder.start());
+    auto seed = add(seeder, "seed", false, 0);
+    Session leecher(config("leecher"));  // no cap: the whole torrent
+    ASSERT_TRUE(leecher.start());
+    auto t = add(leecher, "leech", false, seeder.listen_port());
+    ASSERT_TRUE(t);
+    auto done = std::make_shared<std::promise<void>>();
+    t->on_complete([done] { done->set_value(); });
+    ASSERT_EQ(done->get_future().wait_for(30s), std::future_status::ready);
+  }
+  ASSERT_GE(allocated("leech"), kSize);
+  {
+    Session capped(config("leecher", kCap));  // restarted with a cap, no peers at all
+    ASSERT_TRUE(capped.start());
+    auto t = add(capped, "leech", true, 0);
+    ASSERT_TRUE(t);
+    EXPECT_LE(t->stats().have_bytes, kCap);  // evicted from the engine's view at start
+    const auto give_up = Clock::now() + 20s;
+    while (allocated("leech") > kCap + kFsMetadata && Clock::now() < give_up)
+      std::this_thread::sleep_for(20ms);
+    EXPECT_LE(allocated("leech"), kCap + kFsMetadata);
+    // What is left reads correctly through pins.
+    for (std::uint32_t p = 0; p < kSize / kPiece; ++p) {
+      if (!t->have_piece(PieceIndex(p))) continue;
+      ASSERT_TRUE(t->acquire_read(std::uint64_t{p} * kPiece, kPiece));
+      std::string bytes(kPiece, '\0');
+      ASSERT_EQ(::pread(t->file_fd(FileIndex(0)), bytes.data(), kPiece, off_t{p} * kPiece), kPiece);
+      t->release_read(std::uint64_t{p} * kPiece, kPiece);
+      EXPECT_EQ(bytes, content_.substr(std::uint64_t{p} * kPiece, kPiece)) << p;
+    }
+  }
+  expect_rows_true("leecher", "leech", kCap / kPiece);
+  // The punches changed the file's mtime, and that was recorded: the next start trusts the
+  // rows (no re-check of the file) and has exactly those pieces.
+  std::vector<std::string> lines;
+  auto logging = config("leecher");
+  logging.log = [&lines](LogLevel, std::string_view line) { lines.emplace_back(line); };
+  Session again(logging);
+  ASSERT_TRUE(again.start());
+  auto t = add(again, "leech", true, 0);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->stats().have_bytes, kCap);
+  for (const std::string& line : lines)
+    EXPECT_EQ(line.find("re-check"), std::string::npos) << line;
+}
+
+TEST_F(SessionCacheTest, EvictedPiecesAreRefusedToPeersNeverServedAsZeros) {
+  Session seeder(config("seeder"));
+  ASSERT_TRUE(seeder.start());
+  auto seed = add(seeder, "seed", false, 0);
+  Session middle(config("middle", kCap));
+  ASSERT_TRUE(middle.start());
+  auto m = add(middle, "middle", true, seeder.listen_port());
+  ASSERT_TRUE(m);
+  // Connected before the middle session has anything: it hears of every piece by `have`.
+  Session last(config("last"));
+  ASSERT_TRUE(last.start());
+  auto l = add(last, "last", true, middle.listen_port());
+  ASSERT_TRUE(l);
+  for (std::uint64_t off = 0; off < kSize; off += kPiece)
+    ASSERT_EQ(read_through(*m, off, kPiece, 1, 0), content_.substr(off, kPiece));
+  m->close_reader(1);
+  ASSERT_FALSE(m->have_piece(PieceIndex(0)));
+  ASSERT_TRUE(m->have_piece(PieceIndex(63)));
+  seeder.stop();  // from now on the middle session is the only source
+
+  EXPECT_EQ(read_through(*l, 63 * kPiece, kPiece, 1, 0), content_.substr(63 * kPiece));
+  // Piece 0 was announced but is gone: refused, never answered with a punched hole (zeros
+  // would fail the hash check and get the middle session banned).
+  EXPECT_EQ(wait(*l, 0, kPiece, 3s), std::make_error_code(std::errc::timed_out));
+  EXPECT_FALSE(m->have_piece(PieceIndex(0)));
+  // Not banned: still served (after a reconnect if the middle dropped the pestering peer).
+  EXPECT_EQ(read_through(*l, 62 * kPiece, kPiece, 2, 0), content_.substr(62 * kPiece, kPiece));
+  last.stop();
+  middle.stop();
+}
+
+}  // namespace
+}  // namespace torfs
