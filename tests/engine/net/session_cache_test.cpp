@@ -20,6 +20,7 @@
 #include "engine/metainfo.hpp"
 #include "engine/session.hpp"
 #include "engine/torrent_creator.hpp"
+#include "tests/engine/net/session_fixture.hpp"
 
 namespace torfs {
 namespace {
@@ -35,36 +36,20 @@ constexpr std::uint64_t kCap = 16ull * kPiece;   // 1 MiB
 // per ~340 extents), which st_blocks counts too.
 constexpr std::uint64_t kFsMetadata = 16 * 1024;
 
-class SessionCacheTest : public ::testing::Test {
+class SessionCacheTest : public testing::SessionFixture {
  protected:
+  SessionCacheTest() : SessionFixture("torfs-cache-test") {}
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("torfs-cache-test-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
-    fs::create_directories(root_ / "seed");
+    SessionFixture::SetUp();
     std::mt19937_64 rng(7);
     content_.resize(kSize);
     for (char& c : content_)
       c = static_cast<char>(rng());
-    std::ofstream(root_ / "seed" / "data.bin", std::ios::binary).write(content_.data(), kSize);
-    CreateOptions opt;
-    opt.source = root_ / "seed" / "data.bin";
-    opt.piece_length = kPiece;
-    auto bytes = create_torrent(opt);
-    ASSERT_TRUE(bytes) << bytes.error().message;
-    auto mi = parse_metainfo(*bytes);
-    ASSERT_TRUE(mi) << mi.error().message;
-    metainfo_ = *mi;
+    make_torrent(kPiece, [this](std::ofstream& out) { out.write(content_.data(), kSize); });
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   SessionConfig config(const std::string& name, std::uint64_t cache_size = 0) {
-    SessionConfig c;
-    c.listen = "127.0.0.1:0";
-    c.state_db = root_ / (name + ".db");
-    c.worker_threads = 2;
-    c.log = [](LogLevel, std::string_view) {};
+    SessionConfig c = SessionFixture::config(name);
     c.cache_size = cache_size;
     return c;
   }
@@ -130,9 +115,7 @@ class SessionCacheTest : public ::testing::Test {
     }
   }
 
-  fs::path root_;
   std::string content_;
-  Metainfo metainfo_;
 };
 
 TEST_F(SessionCacheTest, OnDemandStreamStaysUnderTheCapAndRefetchesEvictedPieces) {
