@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "cache/completion_store.hpp"
+#include "tests/common/test_util.hpp"
 
 namespace torfs {
 namespace {
@@ -33,9 +34,8 @@ std::vector<PieceIndex> pieces(std::initializer_list<std::uint32_t> list) {
 class CompletionStoreEvictTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-evict-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-evict");
+    ASSERT_FALSE(base_.empty());
     reopen();
   }
   void TearDown() override {

@@ -1,4 +1,5 @@
 #include "cache/completion_store.hpp"
+#include "tests/common/test_util.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -36,9 +37,8 @@ std::vector<PieceIndex> pieces(std::initializer_list<std::uint32_t> list) {
 class CompletionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-db-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-db");
+    ASSERT_FALSE(base_.empty());
     db_path_ = base_ / "state/torfs/torfs.db";
   }
   void TearDown() override { fs::remove_all(base_); }

@@ -8,19 +8,14 @@
 #include <string>
 
 #include "cache/data_store.hpp"
+#include "tests/common/test_util.hpp"
 
 namespace torfs {
 namespace {
 
 namespace fs = std::filesystem;
 
-FileEntry entry(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
-}
+using testing::entry;
 
 std::string pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
@@ -32,9 +27,8 @@ std::string pattern(std::size_t n, unsigned seed) {
 class DataStorePunchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-punch-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-punch");
+    ASSERT_FALSE(base_.empty());
   }
   void TearDown() override {
     store_.reset();

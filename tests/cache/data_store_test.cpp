@@ -1,4 +1,5 @@
 #include "cache/data_store.hpp"
+#include "tests/common/test_util.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -19,13 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 constexpr std::uint64_t GiB = 1ull << 30;
 
-FileEntry entry(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
-}
+using testing::entry;
 
 std::string pattern(std::size_t n, unsigned seed) {
   std::string s(n, '\0');
@@ -37,9 +32,8 @@ std::string pattern(std::size_t n, unsigned seed) {
 class DataStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-data-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-data");
+    ASSERT_FALSE(base_.empty());
     root_ = base_ / "data";
     // 10 + 0 + 6 (pad) + 25 = 41 bytes, 16-byte pieces.
     layout_ = make(

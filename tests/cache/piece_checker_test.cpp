@@ -1,4 +1,5 @@
 #include "cache/piece_checker.hpp"
+#include "tests/common/test_util.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,22 +15,15 @@ namespace {
 namespace fs = std::filesystem;
 using S = PieceState;
 
-FileEntry entry(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
-}
+using testing::entry;
 
 class PieceCheckerTest : public ::testing::Test {
  protected:
   static constexpr std::uint32_t kPiece = 16384;
 
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-check-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
+    root_ = testing::make_temp_dir("torfs-check");
+    ASSERT_FALSE(root_.empty());
     // Pieces: 0-1 in a; 2 = a's tail + pad; 3-5 in b (zero-length file between);
     // 6.. in c, with an odd last piece.
     const std::uint32_t a = 2 * kPiece + 1000;

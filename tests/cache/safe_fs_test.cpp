@@ -1,4 +1,5 @@
 #include "cache/safe_fs.hpp"
+#include "tests/common/test_util.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -19,9 +20,8 @@ namespace fs = std::filesystem;
 class SafeFs : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "torfs-safefs-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-safefs");
+    ASSERT_FALSE(base_.empty());
     root_ = base_ / "root";
     outside_ = base_ / "outside";
     fs::create_directories(root_);

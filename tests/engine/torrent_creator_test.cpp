@@ -14,6 +14,7 @@
 #include "cache/sha1.hpp"
 #include "engine/bencode.hpp"
 #include "engine/metainfo.hpp"
+#include "tests/common/test_util.hpp"
 
 namespace torfs {
 namespace {
@@ -22,9 +23,8 @@ namespace fs = std::filesystem;
 class TorrentCreatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/torfs-creator-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::make_temp_dir("torfs-creator");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override { fs::remove_all(dir_); }
 

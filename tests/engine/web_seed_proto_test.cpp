@@ -1,4 +1,5 @@
 #include "engine/web_seed_proto.hpp"
+#include "tests/common/test_util.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,13 +12,7 @@ FileLayout layout_of(std::vector<FileEntry> files, std::uint32_t piece_length = 
   return std::move(*layout);
 }
 
-FileEntry entry(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
-}
+using testing::entry;
 
 TEST(WebSeedProto, SingleFileUrlIsTheBaseOrBasePlusName) {
   const FileLayout l = layout_of({entry("movie file.mkv", 100)});

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "tests/common/test_util.hpp"
 #include "tools/control_server.hpp"
 
 namespace torfs::tools {
@@ -20,9 +21,8 @@ namespace stdfs = std::filesystem;
 class ControlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/torfs-ctl-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    base_ = tmpl;
+    base_ = testing::make_temp_dir("torfs-ctl");
+    ASSERT_FALSE(base_.empty());
     dir_ = base_ / "torfs";
   }
   void TearDown() override { stdfs::remove_all(base_); }
