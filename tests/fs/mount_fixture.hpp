@@ -84,22 +84,21 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-class MountedTorrent {
+// Mounts `fs` on `mountpoint` (created) and runs its session loop on another thread; the
+// destructor stops the loop (if it still runs) and unmounts.
+class LoopingMount {
  public:
-  MountedTorrent(std::vector<FileEntry> files, std::uint32_t piece_length,
-                 fs::FsOptions options = test_options(), bool sparse = false)
-      : view_(tmp_.path() / "data", std::move(files), piece_length, sparse),
-        fs_(view_, std::move(options)) {
-    mountpoint_ = tmp_.path() / "mnt";
+  LoopingMount(fs::TorrentFs& fs, std::filesystem::path mountpoint)
+      : mountpoint_(std::move(mountpoint)) {
     std::filesystem::create_directories(mountpoint_);
     fs::MountOptions mo;
     mo.mountpoint = mountpoint_;
-    auto m = fs::FuseMount::mount(fs_, mo);
+    auto m = fs::FuseMount::mount(fs, mo);
     if (!m.ok()) throw std::runtime_error(m.error().message);
     mount_ = std::move(m).value();
     loop_ = std::async(std::launch::async, [this] { return mount_->run().ok(); });
   }
-  ~MountedTorrent() {
+  ~LoopingMount() {
     if (!mount_) return;
     if (loop_.valid()) {
       mount_->stop();
@@ -107,33 +106,58 @@ class MountedTorrent {
     }
     mount_.reset();
   }
+  LoopingMount(const LoopingMount&) = delete;
+  LoopingMount& operator=(const LoopingMount&) = delete;
 
   // Waits for run() to return by itself (after an unmount); false if it did not in time.
-  bool wait_loop_ended(std::chrono::seconds limit = std::chrono::seconds(15)) {
+  bool wait_loop_ended(std::chrono::seconds limit) {
     return loop_.wait_for(limit) == std::future_status::ready;
+  }
+  fs::FuseMount& mount() { return *mount_; }
+  const std::filesystem::path& mountpoint() const { return mountpoint_; }
+
+ private:
+  std::filesystem::path mountpoint_;
+  std::unique_ptr<fs::FuseMount> mount_;
+  std::future<bool> loop_;
+};
+
+// What a fake view's file `f` holds at [off, off + len) (cut at the end of the file).
+inline std::string expected_bytes(const FakeTorrentView& view, FileIndex f, std::uint64_t off,
+                                  std::uint64_t len) {
+  const FileEntry& e = view.metainfo().layout.file(f);
+  std::string s;
+  for (std::uint64_t i = 0; i < len && off + i < e.size; ++i)
+    s.push_back(static_cast<char>(stream_byte(e.offset + off + i)));
+  return s;
+}
+
+class MountedTorrent {
+ public:
+  MountedTorrent(std::vector<FileEntry> files, std::uint32_t piece_length,
+                 fs::FsOptions options = test_options(), bool sparse = false)
+      : view_(tmp_.path() / "data", std::move(files), piece_length, sparse),
+        fs_(view_, std::move(options)),
+        mount_(fs_, tmp_.path() / "mnt") {}
+
+  bool wait_loop_ended(std::chrono::seconds limit = std::chrono::seconds(15)) {
+    return mount_.wait_loop_ended(limit);
   }
 
   FakeTorrentView& view() { return view_; }
   fs::TorrentFs& fs() { return fs_; }
-  fs::FuseMount& mount() { return *mount_; }
-  std::filesystem::path path(const std::string& rel) const { return mountpoint_ / rel; }
-  const std::filesystem::path& mountpoint() const { return mountpoint_; }
+  fs::FuseMount& mount() { return mount_.mount(); }
+  std::filesystem::path path(const std::string& rel) const { return mount_.mountpoint() / rel; }
+  const std::filesystem::path& mountpoint() const { return mount_.mountpoint(); }
   std::string expected(FileIndex f, std::uint64_t off, std::uint64_t len) const {
-    const FileEntry& e = view_.metainfo().layout.file(f);
-    std::string s;
-    for (std::uint64_t i = 0; i < len && off + i < e.size; ++i) {
-      s.push_back(static_cast<char>(stream_byte(e.offset + off + i)));
-    }
-    return s;
+    return expected_bytes(view_, f, off, len);
   }
 
  private:
   TempDir tmp_;
   FakeTorrentView view_;
   fs::TorrentFs fs_;
-  std::filesystem::path mountpoint_;
-  std::unique_ptr<fs::FuseMount> mount_;
-  std::future<bool> loop_;
+  LoopingMount mount_;
 };
 
 // Reads [off, off + len) with pread; returns the bytes or sets err to the errno.

@@ -19,21 +19,8 @@ constexpr std::uint32_t kPiece = 16384;
 // A mounted multi-mode TorrentFs; views are created with add().
 class MultiMount {
  public:
-  explicit MultiMount(fs::FsOptions options = test_options()) : fs_(std::move(options)) {
-    mountpoint_ = tmp_.path() / "mnt";
-    std::filesystem::create_directories(mountpoint_);
-    fs::MountOptions mo;
-    mo.mountpoint = mountpoint_;
-    auto m = fs::FuseMount::mount(fs_, mo);
-    if (!m.ok()) throw std::runtime_error(m.error().message);
-    mount_ = std::move(m).value();
-    loop_ = std::async(std::launch::async, [this] { return mount_->run().ok(); });
-  }
-  ~MultiMount() {
-    mount_->stop();
-    loop_.wait();
-    mount_.reset();
-  }
+  explicit MultiMount(fs::FsOptions options = test_options())
+      : fs_(std::move(options)), mount_(fs_, tmp_.path() / "mnt") {}
 
   std::shared_ptr<FakeTorrentView> make_view(std::vector<FileEntry> files, std::uint8_t seed) {
     auto view = std::make_shared<FakeTorrentView>(
@@ -49,25 +36,19 @@ class MultiMount {
   }
 
   fs::TorrentFs& fs() { return fs_; }
-  std::filesystem::path path(const std::string& rel) const { return mountpoint_ / rel; }
-  const std::filesystem::path& mountpoint() const { return mountpoint_; }
+  std::filesystem::path path(const std::string& rel) const { return mount_.mountpoint() / rel; }
+  const std::filesystem::path& mountpoint() const { return mount_.mountpoint(); }
 
  private:
   TempDir tmp_;
   fs::TorrentFs fs_;
-  std::filesystem::path mountpoint_;
-  std::unique_ptr<fs::FuseMount> mount_;
-  std::future<bool> loop_;
+  LoopingMount mount_;
   int next_data_ = 0;
 };
 
 std::string expected(const FakeTorrentView& view, FileIndex f, std::uint64_t off,
                      std::uint64_t len) {
-  const FileEntry& e = view.metainfo().layout.file(f);
-  std::string s;
-  for (std::uint64_t i = 0; i < len && off + i < e.size; ++i)
-    s.push_back(static_cast<char>(stream_byte(e.offset + off + i)));
-  return s;
+  return expected_bytes(view, f, off, len);
 }
 
 std::set<std::string> list_dir(const std::filesystem::path& p) {
