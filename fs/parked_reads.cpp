@@ -32,6 +32,16 @@ bool ParkedReads::claim(ParkedRead& read) {
   return claim_locked(read);
 }
 
+bool ParkedReads::repark(const ReadPtr& read) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || read->state != ParkedRead::State::claimed) return false;
+  if (ParkedRead::Clock::now() >= read->deadline) return false;
+  read->state = ParkedRead::State::parked;
+  read->ticket.reset();
+  parked_[read->req] = read;
+  return true;
+}
+
 void ParkedReads::finished() {
   std::lock_guard lock(mutex_);
   if (--replying_ == 0) idle_.notify_all();

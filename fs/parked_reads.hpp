@@ -40,6 +40,7 @@ struct ParkedRead {
   // directory mount may drop the torrent while reads are parked). Immutable after park().
   TorrentView* view = nullptr;
   std::shared_ptr<const void> owner;
+  ReaderId reader = 0;  // set by the parker before it waits; immutable after
 
   // Guarded by ParkedReads' mutex.
   enum class State { parked, claimed } state = State::parked;
@@ -58,6 +59,11 @@ class ParkedReads {
   // True for exactly one caller per read: that caller must reply and then call finished().
   bool claim(ParkedRead& read);
   void finished();
+  // The claim winner found it cannot reply yet (the bytes it was told about were evicted in
+  // between): the read goes back to parked, without a ticket, for a new wait. The caller
+  // still calls finished() for its claim. False (nothing changed: reply yourself) once closed
+  // or past the read's deadline.
+  bool repark(const ReadPtr& read);
 
   // Records the engine's ticket. Returns true when an interrupt arrived before the ticket was
   // known: the caller then answers EINTR (if it wins claim()) and cancels the wait.

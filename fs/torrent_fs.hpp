@@ -184,8 +184,11 @@ class TorrentFs {
                        std::uint64_t length);
   void park(fuse_req_t req, FileHandle& handle, std::uint64_t offset, std::uint64_t length,
             std::uint64_t readahead);
-  // Replies to a read this thread claimed: data when `ec` is empty, else an errno.
-  void complete(ParkedRead& read, std::error_code ec) noexcept;
+  // Asks the engine for a parked read's range; whoever wins the claim answers it.
+  void wait_for(const ParkedReads::ReadPtr& read, std::uint64_t readahead);
+  // Replies to a read this thread claimed: data when `ec` is empty, else an errno; or parks it
+  // again when its bytes were evicted between the engine's answer and the reply.
+  void complete(const ParkedReads::ReadPtr& read, std::error_code ec) noexcept;
   static void interrupt_trampoline(fuse_req_t req, void* data);
   void on_interrupt(fuse_req_t req) noexcept;
   // Answers claimed reads with EIO and withdraws their engine waits.

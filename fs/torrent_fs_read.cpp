@@ -154,52 +154,60 @@ void TorrentFs::park(fuse_req_t req, FileHandle& handle, std::uint64_t offset, s
   TorrentView& view = *handle.vol->view;
   auto read = reads_->park(req, handle.file, offset, length, deadline, &view, handle.vol);
   if (!read) return void(fuse_reply_err(req, EIO));  // shutting down
+  read->reader = handle.reader;
   // Registered before the engine can answer, so `req` is still alive here. If the request
   // was already interrupted, libfuse calls on_interrupt right now; it only marks the read
-  // (no ticket yet) and set_ticket() below reports it.
+  // (no ticket yet) and set_ticket() in wait_for() reports it.
   fuse_req_interrupt_func(req, &TorrentFs::interrupt_trampoline, this);
+  wait_for(read, readahead);
+}
 
-  const FileEntry& entry = view.metainfo().layout.file(handle.file);
-  RangeRequest request{entry.offset + offset, length, deadline, handle.reader, readahead};
+void TorrentFs::wait_for(const ParkedReads::ReadPtr& read, std::uint64_t readahead) {
+  TorrentView& view = *read->view;
+  const FileEntry& entry = view.metainfo().layout.file(read->file);
+  RangeRequest request{entry.offset + read->file_offset, read->length, read->deadline, read->reader,
+                       readahead};
   WaitTicket ticket = 0;
   try {
     ticket = view.wait_for_range(request, [reads = reads_, read, this](std::error_code ec) {
       // Engine thread. Only the claim winner may touch the request (or this TorrentFs, which
       // outlives every claimed reply: shutdown() waits for them).
       if (!reads->claim(*read)) return;
-      complete(*read, ec);
+      complete(read, ec);
       reads->finished();
     });
   } catch (...) {
     if (reads_->claim(*read)) {
-      fuse_reply_err(req, EIO);
+      fuse_reply_err(read->req, EIO);
       reads_->finished();
     }
     return;
   }
   if (reads_->set_ticket(*read, ticket)) {
     if (reads_->claim(*read)) {
-      fuse_reply_err(req, EINTR);
+      fuse_reply_err(read->req, EINTR);
       reads_->finished();
     }
     view.cancel_wait(ticket);
   }
 }
 
-void TorrentFs::complete(ParkedRead& read, std::error_code ec) noexcept {
+void TorrentFs::complete(const ParkedReads::ReadPtr& read, std::error_code ec) noexcept {
   try {
     if (!ec) {
-      // Verified a moment ago; if the bytes were evicted since, the retry fails with EIO
-      // rather than parking again from an engine thread.
-      if (!reply_verified(read.req, *read.view, read.file, read.file_offset, read.length)) {
-        fuse_reply_err(read.req, EIO);
+      if (reply_verified(read->req, *read->view, read->file, read->file_offset, read->length)) {
+        return;
       }
+      // Verified a moment ago, evicted since (a cache budget): wait for it again. The wait is
+      // posted to the engine (the range is missing now), so this does not recurse.
+      if (reads_->repark(read)) return wait_for(read, 0);
+      fuse_reply_err(read->req, EIO);  // closing, or past the deadline
       return;
     }
-    fuse_reply_err(read.req, errno_for(ec));
+    fuse_reply_err(read->req, errno_for(ec));
   } catch (...) {
     // reply_from_disk does not throw once it replied; an exception means nothing was sent.
-    fuse_reply_err(read.req, EIO);
+    fuse_reply_err(read->req, EIO);
   }
 }
 

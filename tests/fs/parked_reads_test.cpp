@@ -104,5 +104,34 @@ TEST(ParkedReads, ConcurrentClaimsReplyExactlyOnce) {
   }
 }
 
+TEST(ParkedReads, ReparkPutsAClaimedReadBackUntilClosedOrLate) {
+  ParkedReads reads;
+  auto r = reads.park(fake_req(1), FileIndex(0), 0, 10, Clock::now() + std::chrono::seconds(60));
+  EXPECT_FALSE(reads.repark(r));  // not claimed: nothing to undo
+  ASSERT_TRUE(reads.claim(*r));
+  reads.set_ticket(*r, 7);
+  ASSERT_TRUE(reads.repark(r));
+  reads.finished();  // the first claim's bookkeeping still ends normally
+  EXPECT_EQ(reads.size(), 1u);
+  EXPECT_FALSE(reads.ticket_of(*r).has_value());  // a new wait gets a new ticket
+  ASSERT_TRUE(reads.claim(*r));                   // and it can be claimed again, once
+  EXPECT_FALSE(reads.claim(*r));
+  reads.finished();
+  reads.wait_idle();
+
+  auto late = reads.park(fake_req(2), FileIndex(0), 0, 10, Clock::now() - std::chrono::seconds(1));
+  ASSERT_TRUE(reads.claim(*late));
+  EXPECT_FALSE(reads.repark(late));  // past its deadline: the claimer answers it
+  reads.finished();
+
+  auto closing =
+      reads.park(fake_req(3), FileIndex(0), 0, 10, Clock::now() + std::chrono::seconds(60));
+  ASSERT_TRUE(reads.claim(*closing));
+  EXPECT_TRUE(reads.close_and_claim_all().empty());
+  EXPECT_FALSE(reads.repark(closing));  // closed: the claimer answers it
+  reads.finished();
+  EXPECT_EQ(reads.size(), 0u);
+}
+
 }  // namespace
 }  // namespace torfs::fs
