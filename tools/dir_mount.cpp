@@ -194,8 +194,20 @@ void DirMount::file_changed(const std::string& file) {
   if (meta) return add_locked(file, std::move(*meta), false, entry.generation);
   ++fetching_;
   say(LogLevel::info, "fetching the metadata of " + path.string() + "...");
-  fetchers_.emplace_back(
-      [this, file, m = std::move(*magnet), g = entry.generation] { fetch_magnet(file, m, g); });
+  // Threads of fetches that ended are joined now (they only have to exit), so a long-lived
+  // mount that sees many magnets keeps no dead threads around.
+  std::erase_if(fetchers_, [](Fetcher& f) {
+    if (!f.done->load()) return false;
+    f.thread.join();
+    return true;
+  });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  fetchers_.push_back(
+      {std::thread([this, file, m = std::move(*magnet), g = entry.generation, done] {
+         fetch_magnet(file, m, g);
+         done->store(true);  // last: nothing after this needs a lock
+       }),
+       done});
 }
 
 void DirMount::add_locked(const std::string& file, Metainfo meta, bool store_metainfo,
@@ -339,13 +351,13 @@ void DirMount::stop_watching() {
 
 void DirMount::stop() {
   stop_watching();
-  std::vector<std::thread> fetchers;
+  std::vector<Fetcher> fetchers;
   {
     std::lock_guard lock(mutex_);
     fetchers.swap(fetchers_);  // no new ones: stopping_ is set
   }
-  for (auto& t : fetchers)
-    t.join();
+  for (auto& f : fetchers)
+    f.thread.join();
 }
 
 TorrentLister make_torrent_lister(const fs::TorrentFs& fs) {

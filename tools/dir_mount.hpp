@@ -10,6 +10,7 @@
 // the internals run on any thread (one mutex guards the file table).
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -86,7 +87,12 @@ class DirMount {
   std::uint64_t next_generation_ = 1;
   std::size_t fetching_ = 0;
   bool stopping_ = false;
-  std::vector<std::thread> fetchers_;
+  // Magnet metadata fetches; finished ones are joined when the next one starts.
+  struct Fetcher {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Fetcher> fetchers_;
   std::thread watcher_;
   int wake_fd_ = -1;  // eventfd that ends the watcher
 };
