@@ -14,6 +14,7 @@
 //  - An evicted piece is held in the picker (never requested, so never written) until its punch
 //    is done: a punch never lands on a fresh copy.
 #include <algorithm>
+#include <chrono>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -28,6 +29,7 @@ namespace {
 // One reader's readahead window covers at most this fraction of the budget, so the windows of
 // a few readers and the pieces they just read fit under the cap together.
 constexpr std::uint64_t kWindowShare = 4;
+constexpr auto kLogInterval = std::chrono::seconds(30);
 }  // namespace
 
 class TorrentCache final : public CacheMember {
@@ -46,6 +48,11 @@ class TorrentCache final : public CacheMember {
                             const std::vector<PieceIndex>& pieces);
 
   std::vector<std::uint32_t> reserved;  // pieces with a reservation (engine thread)
+  // Evictions since the last info line (engine thread): one line per kLogInterval, not one
+  // per piece, while a stream keeps the cache full.
+  std::uint64_t unlogged_pieces = 0;
+  std::uint64_t unlogged_bytes = 0;
+  std::chrono::steady_clock::time_point last_log{};
   // A filesystem without hole punching fails every eviction the same way: say it once.
   std::atomic<bool> punch_warned{false};
 
@@ -241,9 +248,19 @@ std::function<void()> TorrentImpl::cache_reserve(std::uint32_t piece) {
   CacheBudget& budget = *ctx_.cache;
   CacheBudget::Reservation r = budget.reserve(metainfo_.layout.piece_size(PieceIndex(piece)));
   if (r.evicted_pieces > 0) {
-    ctx_.log(LogLevel::info, metainfo_.name, ": cache: evicted ", r.evicted_pieces,
-             " least recently used piece(s), ", r.evicted_bytes, " bytes, for piece ", piece, " (",
-             budget.resident() + budget.reserved(), " of ", budget.capacity(), " bytes)");
+    ctx_.log(LogLevel::debug, metainfo_.name, ": cache: evicted ", r.evicted_pieces,
+             " least recently used piece(s), ", r.evicted_bytes, " bytes, for piece ", piece);
+    cache_->unlogged_pieces += r.evicted_pieces;
+    cache_->unlogged_bytes += r.evicted_bytes;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - cache_->last_log >= kLogInterval) {
+      ctx_.log(LogLevel::info, metainfo_.name, ": cache: evicted ", cache_->unlogged_pieces,
+               " least recently used piece(s), ", cache_->unlogged_bytes, " bytes, to stay in the ",
+               budget.capacity(), "-byte budget (", budget.resident() + budget.reserved(),
+               " bytes in use)");
+      cache_->unlogged_pieces = cache_->unlogged_bytes = 0;
+      cache_->last_log = now;
+    }
   }
   if (r.over > 0) {
     ctx_.log(LogLevel::debug, metainfo_.name, ": cache: ", r.over,
