@@ -59,6 +59,7 @@ struct TorrentConfig {
   bool on_demand = false;          // fetch only what readers ask for (+ their readahead)
   bool seed = true;                // keep serving peers once complete
   bool use_trackers = true;
+  bool use_web_seeds = true;       // the metainfo's url-list (BEP 19)
   std::vector<std::string> peers;  // "ADDR:PORT" peers to connect to directly
   // add_torrent fails (the torrent never starts, nothing is announced) unless every piece
   // verifies after the resume check; the error names how many pieces are missing and where.

@@ -58,11 +58,9 @@ void run(const DownloadArgs& args) {
     if (!meta) fail(meta.error().message, 1);
   }
 
-  TorrentConfig tconfig;
+  TorrentConfig tconfig = torrent_config(args.session);
   tconfig.data_dir = args.data_dir;
   tconfig.seed = args.seed;
-  tconfig.use_trackers = !args.session.no_trackers;
-  tconfig.peers = args.session.peers;
   tconfig.store_metainfo = magnet.has_value();
   const std::string name = meta->name;
   const std::uint64_t total = meta->layout.total_size();

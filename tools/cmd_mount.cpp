@@ -30,7 +30,7 @@
 #include "tools/command.hpp"
 #include "tools/dir_mount.hpp"
 #include "tools/magnet_source.hpp"
-#include "tools/rate_options.hpp"
+#include "tools/session_options.hpp"
 #include "tools/size_option.hpp"
 #include "tools/status_channel.hpp"
 
@@ -44,18 +44,13 @@ struct MountArgs {
   std::string mountpoint;
   bool foreground = false;
   std::string data_dir;
-  std::string state_db;
-  std::string listen = "0.0.0.0:0";
-  std::vector<std::string> peers;
   double read_timeout = 60;
   bool on_demand = false;
   std::uint64_t cache_size = 0;  // --cache-size, bytes; 0 = unlimited
-  bool no_trackers = false;
   std::vector<std::string> fuse_options;
   std::string log_file;
-  bool verbose = false;
+  SessionArgs session;
   PeerDiscoveryArgs discovery;
-  RateArgs rates;
 };
 
 // Where the result of start-up goes: the daemon's parent (through a pipe) or, in the
@@ -211,14 +206,11 @@ int daemonize(const std::string& log_file) {
   return fds[1];
 }
 
-SessionConfig session_config(const MountArgs& args) {
-  SessionConfig config;
-  config.listen = args.listen;
-  config.state_db = args.state_db;
+SessionConfig mount_session_config(const MountArgs& args) {
+  SessionConfig config = session_config(args.session);
   config.cache_size = args.cache_size;
   apply_peer_discovery(args.discovery, config);
-  apply_rate_options(args.rates, config);
-  const bool verbose = args.verbose;
+  const bool verbose = args.session.verbose;
   config.log = [verbose](LogLevel level, std::string_view line) { log_line(verbose, level, line); };
   return config;
 }
@@ -245,24 +237,22 @@ void serve(const MountArgs& args, std::optional<Metainfo> source_meta,
   // Before any thread exists, so every thread inherits the mask; FuseMount takes the signals.
   fs::FuseMount::block_termination_signals();
 
-  Session session(session_config(args));
+  Session session(mount_session_config(args));
   if (auto r = session.start(); !r) startup_fail(r.error().message);
   Metainfo meta;
   if (magnet) {
-    auto fetched =
-        fetch_magnet_metadata(session, *magnet, args.peers, !args.no_trackers, args.discovery,
-                              [&startup](const std::string& line) { startup.progress(line); });
+    auto fetched = fetch_magnet_metadata(
+        session, *magnet, args.session.peers, !args.session.no_trackers, args.discovery,
+        [&startup](const std::string& line) { startup.progress(line); });
     if (!fetched) startup_fail(fetched.error().message);
     meta = std::move(*fetched);
   } else {
     meta = std::move(*source_meta);
   }
 
-  TorrentConfig tconfig;
+  TorrentConfig tconfig = torrent_config(args.session);
   tconfig.data_dir = data_dir;
   tconfig.on_demand = args.on_demand;
-  tconfig.use_trackers = !args.no_trackers;
-  tconfig.peers = args.peers;
   tconfig.store_metainfo = magnet.has_value();
   const std::string name = meta.name;
   const std::int64_t created = meta.creation_date.value_or(std::time(nullptr));
@@ -311,7 +301,7 @@ void serve_dir(const MountArgs& args, const stdfs::path& dir, const stdfs::path&
     fail(message, 1);
   };
   fs::FuseMount::block_termination_signals();  // before any thread, as in serve()
-  Session session(session_config(args));
+  Session session(mount_session_config(args));
   if (auto r = session.start(); !r) startup_fail(r.error().message);
 
   std::string ready;  // written before the mount exists, read at INIT
@@ -322,15 +312,14 @@ void serve_dir(const MountArgs& args, const stdfs::path& dir, const stdfs::path&
   DirMountConfig dconfig;
   dconfig.dir = dir;
   dconfig.data_base = data_base;
+  dconfig.torrent = torrent_config(args.session);
   dconfig.torrent.on_demand = args.on_demand;
-  dconfig.torrent.use_trackers = !args.no_trackers;
-  dconfig.torrent.peers = args.peers;
-  dconfig.metadata.peers = args.peers;
-  dconfig.metadata.use_trackers = !args.no_trackers;
+  dconfig.metadata.peers = args.session.peers;
+  dconfig.metadata.use_trackers = !args.session.no_trackers;
   dconfig.metadata.use_dht = !args.discovery.no_dht;
   dconfig.metadata.timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(args.discovery.metadata_timeout * 1000));
-  const bool verbose = args.verbose;
+  const bool verbose = args.session.verbose;
   dconfig.log = [verbose](LogLevel level, const std::string& m) { log_line(verbose, level, m); };
   DirMount dirs(session, filesystem, dconfig);
   // From here on a failure stops the session first: it ends magnet fetches, which the
@@ -405,7 +394,9 @@ void run_dir(const MountArgs& args) {
     if (ec) fail("cannot create data directory " + data_base.string() + ": " + ec.message(), 1);
   }
   MountArgs resolved = args;
-  if (!resolved.state_db.empty()) resolved.state_db = stdfs::absolute(resolved.state_db).string();
+  if (!resolved.session.state_db.empty()) {
+    resolved.session.state_db = stdfs::absolute(resolved.session.state_db).string();
+  }
   if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
   const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
   StartupReport startup(report_fd);
@@ -444,7 +435,9 @@ void run(const MountArgs& args) {
     if (ec) fail("cannot create data directory " + data_dir.string() + ": " + ec.message(), 1);
   }
   MountArgs resolved = args;
-  if (!resolved.state_db.empty()) resolved.state_db = stdfs::absolute(resolved.state_db).string();
+  if (!resolved.session.state_db.empty()) {
+    resolved.session.state_db = stdfs::absolute(resolved.session.state_db).string();
+  }
   if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
 
   // Fork before any thread exists (engine, FUSE): only the forking thread survives a fork.
@@ -467,11 +460,6 @@ void setup(CLI::App& app) {
                   "Where the torrent's files are stored (default "
                   "$XDG_DATA_HOME/torfs/data/<info-hash>); for a directory SOURCE, each "
                   "torrent's files go to DATA_DIR/<info-hash>");
-  cmd->add_option("--state-db", args->state_db,
-                  "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
-  cmd->add_option("--listen", args->listen, "Address for incoming peers (ADDR:PORT, port 0 = any)")
-      ->capture_default_str();
-  cmd->add_option("--peer", args->peers, "Connect to this peer directly (ADDR:PORT), repeatable");
   cmd->add_option("--read-timeout", args->read_timeout,
                   "Seconds a read waits for missing data before failing with EIO")
       ->capture_default_str();
@@ -480,12 +468,10 @@ void setup(CLI::App& app) {
                   "recently read pieces are evicted; 0 = unlimited");
   cmd->add_flag("--on-demand", args->on_demand,
                 "Fetch only what is read (and its readahead), not the whole torrent");
-  cmd->add_flag("--no-trackers", args->no_trackers, "Do not announce to the torrent's trackers");
-  add_rate_options(cmd, args->rates);
   cmd->add_option("-o", args->fuse_options,
                   "Mount options, comma-separated (allow_other, nonempty, ...), repeatable");
   cmd->add_option("--log", args->log_file, "Append the daemon's log to this file");
-  cmd->add_flag("-v,--verbose", args->verbose, "Log peer connections and other details");
+  add_session_options(cmd, args->session);
   add_peer_discovery_options(cmd, args->discovery);
   cmd->footer(
       "Unmount with `fusermount3 -u MOUNTPOINT` (or umount, or SIGINT/SIGTERM to torfs). Exit "

@@ -50,12 +50,10 @@ void run(const SeedArgs& args) {
   Session session(config);
   if (auto r = session.start(); !r) fail(r.error().message, 1);
 
-  TorrentConfig tconfig;
+  TorrentConfig tconfig = torrent_config(args.session);
   tconfig.data_dir = args.data_dir;
   tconfig.on_demand = true;  // every piece at priority none: a seeder never fetches
   tconfig.seed = true;
-  tconfig.use_trackers = !args.session.no_trackers;
-  tconfig.peers = args.session.peers;
   tconfig.require_complete = !args.partial;
   const std::string name = meta->name;
   auto added = session.add_torrent(std::move(*meta), tconfig);

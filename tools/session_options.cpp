@@ -14,6 +14,8 @@ void add_session_options(CLI::App* cmd, SessionArgs& args) {
                   "SQLite completion database (default $XDG_DATA_HOME/torfs/torfs.db)");
   add_rate_options(cmd, args.rates);
   cmd->add_flag("--no-trackers", args.no_trackers, "Do not announce to the torrent's trackers");
+  cmd->add_flag("--no-web-seeds", args.no_web_seeds,
+                "Do not download from the torrent's web seeds (url-list, BEP 19)");
   cmd->add_flag("-v,--verbose", args.verbose, "Log peer connections and other details");
 }
 
@@ -22,6 +24,14 @@ SessionConfig session_config(const SessionArgs& args) {
   config.listen = args.listen;
   config.state_db = args.state_db;
   apply_rate_options(args.rates, config);
+  return config;
+}
+
+TorrentConfig torrent_config(const SessionArgs& args) {
+  TorrentConfig config;
+  config.use_trackers = !args.no_trackers;
+  config.use_web_seeds = !args.no_web_seeds;
+  config.peers = args.peers;
   return config;
 }
 

@@ -19,15 +19,19 @@ struct SessionArgs {
   std::string state_db;
   std::vector<std::string> peers;
   bool no_trackers = false;
+  bool no_web_seeds = false;
   bool verbose = false;
   RateArgs rates;
 };
 
-// --peer, --listen, --state-db, --max-upload-rate, --max-download-rate, --no-trackers, -v.
+// --peer, --listen, --state-db, --max-upload-rate, --max-download-rate, --no-trackers,
+// --no-web-seeds, -v.
 void add_session_options(CLI::App* cmd, SessionArgs& args);
 
 // The SessionConfig those options describe (log sink and discovery options not included).
 SessionConfig session_config(const SessionArgs& args);
+// The per-torrent part: peers, trackers and web seeds on or off (data_dir etc. not set).
+TorrentConfig torrent_config(const SessionArgs& args);
 
 // "N peers, have/total pieces, <what> BYTES": the status suffix of progress lines.
 std::string peer_piece_summary(const TorrentStats& s, const char* what, std::uint64_t bytes);

@@ -84,7 +84,7 @@ struct TorrentImpl::WebSeeds {
 };
 
 void TorrentImpl::webseed_start() {
-  if (metainfo_.web_seeds.empty()) return;
+  if (metainfo_.web_seeds.empty() || !config_.use_web_seeds) return;
   auto w = std::make_shared<WebSeeds>();
   WebSeedOptions options;
   options.download_limit = ctx_.download_limit;

@@ -75,6 +75,19 @@ class WebSeedTest(unittest.TestCase):
             self.assertGreater(server.count(206), 0)
             self.assertEqual(0, server.count(404))
 
+    def test_no_web_seeds_leaves_the_server_alone(self):
+        src, server, torrent = self.multi_torrent()
+        with server:
+            mp = self.mount(torrent, "off", "--no-web-seeds", "--read-timeout", "2")
+            try:
+                with self.assertRaises(OSError) as caught:
+                    with open(os.path.join(mp, "ws multi", "c.txt"), "rb") as f:
+                        f.read()
+                self.assertEqual(caught.exception.errno, errno.EIO)
+                self.assertEqual(server.requests, [])
+            finally:
+                self.unmount(mp)
+
     def test_download_multi_file_from_web_seed_only(self):
         src, server, torrent = self.multi_torrent()
         with server:
