@@ -276,7 +276,8 @@ void TorrentImpl::on_piece_checked(std::uint32_t piece, bool hash_ok, Result<voi
       on_piece_failed(piece);
     }
   }
-  if (stopping_) maybe_finish_stop();
+  if (stopping_) return maybe_finish_stop();
+  webseed_schedule();  // torrent_webseed.cpp: fetches may have waited for the disk
 }
 
 void TorrentImpl::on_piece_passed(std::uint32_t piece) {

@@ -34,6 +34,10 @@ constexpr std::chrono::steady_clock::duration kBackoffMax = 5min;
 constexpr std::uint64_t kUrgentFetchBytes = 1u << 20;
 constexpr auto kSlowAfter = 2s;             // a reader's piece peers are slow with
 constexpr PeerKey kKeyBase = 0xF000'0000u;  // web seed keys; peer keys count up from 1
+// Pieces received but not hashed and written yet hold their buffers: past this many bytes new
+// fetches wait. A loopback or LAN web seed outruns SHA-1 + pwrite on a small machine, and
+// without this bound the queue (and the RSS) grew to ~400 MiB for a 1 GiB download.
+constexpr std::uint64_t kMaxUnwrittenBytes = 32u << 20;
 
 bool usable_url(std::string_view url) {
   auto starts = [&](std::string_view p) {
@@ -131,6 +135,10 @@ void TorrentImpl::webseed_schedule() {
                          std::memory_order_relaxed);
   }
   if (stopping_ || storage_failed_ || storage_paused_ || picker_.complete()) return;
+  const std::uint64_t unwritten = std::uint64_t{hashing_} * metainfo_.layout.piece_length();
+  if (unwritten > std::max<std::uint64_t>(kMaxUnwrittenBytes, 2ull * web_seed::kMaxFetchBytes)) {
+    return;  // on_piece_checked() calls again as the disk catches up
+  }
   const auto now = Clock::now();
   bool peers_serving = false;
   for (auto& [key, peer] : peers_) {

@@ -66,7 +66,11 @@ bool is_redirect(unsigned status) {
 }  // namespace
 
 struct WebSeedConnection::Impl {
-  Impl(asio::io_context& io, WebSeedOptions options) : io(io), options(std::move(options)) {}
+  Impl(asio::io_context& io, WebSeedOptions options) : io(io), options(std::move(options)) {
+    // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes): without
+    // room reserved up front, a body arrives in 512-byte reads (~2 million syscalls a GiB).
+    buffer.reserve(kChunk);
+  }
 
   asio::io_context& io;
   WebSeedOptions options;
