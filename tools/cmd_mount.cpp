@@ -371,6 +371,30 @@ void check_can_mount(const MountArgs& args) {
   }
 }
 
+// The directory for torrent data: --data-dir (created), or `default_dir` (below
+// $XDG_DATA_HOME, created privately, symlinks refused).
+stdfs::path data_location(const MountArgs& args, const stdfs::path& default_dir) {
+  if (args.data_dir.empty()) {
+    make_private_dirs(xdg_data_home(), default_dir);
+    return default_dir;
+  }
+  const stdfs::path dir = stdfs::absolute(args.data_dir);
+  std::error_code ec;
+  stdfs::create_directories(dir, ec);
+  if (ec) fail("cannot create data directory " + dir.string() + ": " + ec.message(), 1);
+  return dir;
+}
+
+// The arguments with every path made absolute: the daemon runs in /.
+MountArgs with_absolute_paths(const MountArgs& args) {
+  MountArgs resolved = args;
+  if (!resolved.session.state_db.empty()) {
+    resolved.session.state_db = stdfs::absolute(resolved.session.state_db).string();
+  }
+  if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
+  return resolved;
+}
+
 void run_dir(const MountArgs& args) {
   check_can_mount(args);
   std::error_code ec;
@@ -383,21 +407,8 @@ void run_dir(const MountArgs& args) {
   if (mountpoint == dir) fail("the mountpoint cannot be the watched directory itself", 2);
 
   // Each torrent's data goes to <base>/<info-hash>, created when the torrent is added.
-  stdfs::path data_base;
-  if (args.data_dir.empty()) {
-    const stdfs::path base = xdg_data_home();
-    data_base = base / "torfs" / "data";
-    make_private_dirs(base, data_base);
-  } else {
-    data_base = stdfs::absolute(args.data_dir);
-    stdfs::create_directories(data_base, ec);
-    if (ec) fail("cannot create data directory " + data_base.string() + ": " + ec.message(), 1);
-  }
-  MountArgs resolved = args;
-  if (!resolved.session.state_db.empty()) {
-    resolved.session.state_db = stdfs::absolute(resolved.session.state_db).string();
-  }
-  if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
+  const stdfs::path data_base = data_location(args, xdg_data_home() / "torfs" / "data");
+  const MountArgs resolved = with_absolute_paths(args);
   const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
   StartupReport startup(report_fd);
   serve_dir(resolved, dir, mountpoint, data_base, std::move(fuse_options), startup);
@@ -412,33 +423,15 @@ void run(const MountArgs& args) {
     meta = load_torrent_source(args.source);
   }
   const Sha1Hash info_hash = magnet ? magnet->info_hash : meta->info_hash;
-  if (!(args.read_timeout > 0)) fail("--read-timeout must be a positive number of seconds", 2);
-  if (access("/dev/fuse", R_OK | W_OK) != 0) {
-    fail("/dev/fuse is not usable (" + std::string(std::strerror(errno)) +
-             "): is the fuse module loaded and are you allowed to use it?",
-         1);
-  }
+  check_can_mount(args);
   bool nonempty = false;
   auto fuse_options = split_options(args.fuse_options, nonempty);
   check_mountpoint(args.mountpoint, nonempty);
   const stdfs::path mountpoint = stdfs::canonical(args.mountpoint);
 
-  stdfs::path data_dir;
-  if (args.data_dir.empty()) {
-    const stdfs::path base = xdg_data_home();
-    data_dir = base / "torfs" / "data" / to_hex(info_hash);
-    make_private_dirs(base, data_dir);
-  } else {
-    data_dir = stdfs::absolute(args.data_dir);
-    std::error_code ec;
-    stdfs::create_directories(data_dir, ec);
-    if (ec) fail("cannot create data directory " + data_dir.string() + ": " + ec.message(), 1);
-  }
-  MountArgs resolved = args;
-  if (!resolved.session.state_db.empty()) {
-    resolved.session.state_db = stdfs::absolute(resolved.session.state_db).string();
-  }
-  if (!resolved.log_file.empty()) resolved.log_file = stdfs::absolute(resolved.log_file).string();
+  const stdfs::path data_dir =
+      data_location(args, xdg_data_home() / "torfs" / "data" / to_hex(info_hash));
+  const MountArgs resolved = with_absolute_paths(args);
 
   // Fork before any thread exists (engine, FUSE): only the forking thread survives a fork.
   const int report_fd = args.foreground ? -1 : daemonize(resolved.log_file);
