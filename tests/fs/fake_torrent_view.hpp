@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/torrent_view.hpp"
+#include "tests/common/test_util.hpp"
 
 namespace torfs::testing {
 
@@ -92,16 +93,8 @@ class FakeTorrentView : public TorrentView {
   const Metainfo& metainfo() const override { return meta_; }
   bool have_piece(PieceIndex piece) const override { return have_[piece.value()].load(); }
   std::uint64_t file_have_bytes(FileIndex file) const override {
-    const FileEntry& e = meta_.layout.file(file);
-    std::uint64_t have = 0;
-    const PieceRange r = meta_.layout.pieces_for_file(file);
-    for (PieceIndex p = r.begin; p < r.end; ++p) {
-      if (!have_piece(p)) continue;
-      const std::uint64_t ps = meta_.layout.piece_offset(p);
-      const std::uint64_t pe = ps + meta_.layout.piece_size(p);
-      have += std::min(pe, e.offset + e.size) - std::max(ps, e.offset);
-    }
-    return have;
+    return testing::have_bytes_in_file(meta_.layout, file,
+                                       [this](PieceIndex p) { return have_piece(p); });
   }
   int file_fd(FileIndex file) override {
     std::lock_guard lock(mutex_);

@@ -39,16 +39,6 @@ inline bool fuse_available() {
     if (!::torfs::testing::fuse_available()) GTEST_SKIP() << "/dev/fuse missing"; \
   } while (0)
 
-inline FileEntry entry(std::string path, std::uint64_t size, bool pad = false,
-                       bool executable = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  e.executable = executable;
-  return e;
-}
-
 inline fs::FsOptions test_options() {
   fs::FsOptions o;
   o.uid = getuid();

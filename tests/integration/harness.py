@@ -139,6 +139,16 @@ def lt_info_hash(torrent):
     return out
 
 
+def file_offsets(torrent):
+    """{path: offset in the torrent byte stream} according to libtorrent."""
+    code = ("import json, sys, libtorrent as lt\n"
+            "fs = lt.torrent_info(sys.argv[1]).files()\n"
+            "print(json.dumps({fs.file_path(i): fs.file_offset(i) for i in range(fs.num_files())}))")
+    out = subprocess.run([SYSTEM_PYTHON, "-c", code, torrent], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
 def run_torfs(*args, check=True, timeout=300, env=None, input=None):
     """Runs the torfs binary; returns CompletedProcess with text stdout/stderr."""
     full_env = dict(os.environ, TORFS_NO_PROGRESS="1")

@@ -29,19 +29,8 @@ PIECE_LOG2 = 16
 PIECE = 1 << PIECE_LOG2
 NOBODY = 65534
 CORPUS = os.path.join(SOURCE_DIR, "tests", "data", "torrents", "bad")
-
-
-def benc(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(benc(x) for x in v) + b"e"
-    items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-    return b"d" + b"".join(benc(k) + benc(x) for k, x in items) + b"e"
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "data"))
+from make_bad_torrents import enc  # noqa: E402  (the corpus generator's bencode writer)
 
 
 def snapshot(root, exclude):
@@ -240,11 +229,11 @@ class DiskAndPathTest(unittest.TestCase):
                 "files": [{"path": p, "length": n} for p, n in files]}
         torrent = env.path("hostile.torrent")
         with open(torrent, "wb") as f:
-            f.write(benc({"announce": "http://127.0.0.1:1/announce", "info": info}))
+            f.write(enc({"announce": "http://127.0.0.1:1/announce", "info": info}))
         blob_path = env.path("stream.bin")
         with open(blob_path, "wb") as f:
             f.write(stream)
-        seed = ev.EvilPeer("127.0.0.3", hashlib.sha1(benc(info)).hexdigest(),
+        seed = ev.EvilPeer("127.0.0.3", hashlib.sha1(enc(info)).hexdigest(),
                            (len(stream) + PIECE - 1) // PIECE, ev.honest_seed,
                            piece_length=PIECE, total_size=len(stream), data_path=blob_path)
         self.addCleanup(seed.close)

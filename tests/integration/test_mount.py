@@ -6,7 +6,6 @@ or SIGTERM with reads parked leaves no hung process and no stale mount. A remoun
 read transfers nothing."""
 import errno
 import hashlib
-import json
 import os
 import random
 import signal
@@ -17,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SYSTEM_PYTHON, TORFS, Env, SharedEnvTestCase, free_port,  # noqa: E402
+from harness import (TORFS, Env, SharedEnvTestCase, file_offsets, free_port,  # noqa: E402
                      lt_info_hash, main, make_files, mktorrent, require_fuse, wait_until)
 
 PIECE_LOG2 = 16  # 64 KiB pieces: many piece and file boundaries in a few MB
@@ -59,16 +58,6 @@ def expected_digest(path, size, seed, count):
             f.seek(off)
             h.update(f.read(min(n, size - off)))
     return h.hexdigest()
-
-
-def file_offsets(torrent):
-    """{path: offset in the torrent byte stream} according to libtorrent."""
-    code = ("import json, sys, libtorrent as lt\n"
-            "fs = lt.torrent_info(sys.argv[1]).files()\n"
-            "print(json.dumps({fs.file_path(i): fs.file_offset(i) for i in range(fs.num_files())}))")
-    out = subprocess.run([SYSTEM_PYTHON, "-c", code, torrent], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out)
 
 
 def pids_holding(mountpoint):

@@ -13,7 +13,7 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SYSTEM_PYTHON, TORFS, SharedEnvTestCase, main, make_files,  # noqa: E402
+from harness import (TORFS, SharedEnvTestCase, file_offsets, main, make_files,  # noqa: E402
                      mktorrent, require_fuse, run_torfs, wait_until)
 
 PIECE_LOG2 = 16  # 64 KiB pieces
@@ -21,16 +21,6 @@ PIECE = 1 << PIECE_LOG2
 FILES = {"s/big.bin": 8_000_000, "s/small.txt": 1000}
 SEED_RATE = 256 * 1024  # bytes/s: the whole torrent takes ~30 s, the test a few
 READ = 300_000  # bytes read from the start of s/big.bin
-
-
-def file_offsets(torrent):
-    """{path: offset in the torrent byte stream} according to libtorrent."""
-    code = ("import json, sys, libtorrent as lt\n"
-            "fs = lt.torrent_info(sys.argv[1]).files()\n"
-            "print(json.dumps({fs.file_path(i): fs.file_offset(i) for i in range(fs.num_files())}))")
-    out = subprocess.run([SYSTEM_PYTHON, "-c", code, torrent], check=True, capture_output=True,
-                         text=True).stdout
-    return json.loads(out)
 
 
 def have_piece(torrent_status, piece):

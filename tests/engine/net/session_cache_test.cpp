@@ -41,11 +41,7 @@ class SessionCacheTest : public testing::SessionFixture {
   SessionCacheTest() : SessionFixture("torfs-cache-test") {}
   void SetUp() override {
     SessionFixture::SetUp();
-    std::mt19937_64 rng(7);
-    content_.resize(kSize);
-    for (char& c : content_)
-      c = static_cast<char>(rng());
-    make_torrent(kPiece, [this](std::ofstream& out) { out.write(content_.data(), kSize); });
+    make_random_torrent(kPiece, kSize, 7);
   }
 
   SessionConfig config(const std::string& name, std::uint64_t cache_size = 0) {
@@ -114,8 +110,6 @@ class SessionCacheTest : public testing::SessionFixture {
       EXPECT_EQ(sha1(bytes), metainfo_.piece_hashes[p.value()]) << "row for piece " << p.value();
     }
   }
-
-  std::string content_;
 };
 
 TEST_F(SessionCacheTest, OnDemandStreamStaysUnderTheCapAndRefetchesEvictedPieces) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <string>
 
 #include "engine/metainfo.hpp"
@@ -46,6 +47,16 @@ class SessionFixture : public ::testing::Test {
     metainfo_ = *mi;
   }
 
+  // make_torrent() of `size` pseudo-random bytes (from `seed`), kept in content_.
+  void make_random_torrent(std::uint32_t piece_length, std::uint64_t size, unsigned seed) {
+    std::mt19937_64 rng(seed);
+    content_.resize(size);
+    for (char& c : content_)
+      c = static_cast<char>(rng());
+    make_torrent(piece_length,
+                 [this](std::ofstream& out) { out.write(content_.data(), content_.size()); });
+  }
+
   // Loopback listener on any port, its own database under root_, no log output.
   SessionConfig config(const std::string& name) const {
     SessionConfig c;
@@ -67,6 +78,7 @@ class SessionFixture : public ::testing::Test {
 
   std::filesystem::path root_;
   Metainfo metainfo_;
+  std::string content_;  // what make_random_torrent() wrote
 
  private:
   std::string prefix_;

@@ -31,11 +31,7 @@ class SessionTest : public testing::SessionFixture {
   SessionTest() : SessionFixture("torfs-session-test") {}
   void SetUp() override {
     SessionFixture::SetUp();
-    std::mt19937_64 rng(42);
-    content_.resize(kSize);
-    for (char& c : content_)
-      c = static_cast<char>(rng());
-    make_torrent(kPiece, [this](std::ofstream& out) { out.write(content_.data(), kSize); });
+    make_random_torrent(kPiece, kSize, 42);
   }
 
   std::shared_ptr<Torrent> start_seeder(Session& seeder) {
@@ -68,8 +64,6 @@ class SessionTest : public testing::SessionFixture {
               static_cast<ssize_t>(length));
     return out;
   }
-
-  std::string content_;
 };
 
 TEST_F(SessionTest, OnDemandReadFetchesOnlyWhatIsAsked) {
