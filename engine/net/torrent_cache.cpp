@@ -95,6 +95,7 @@ void TorrentCache::eviction_candidates(std::vector<CacheCandidate>& out) {
   }
   for (std::uint32_t p = 0; p < layout.num_pieces(); ++p) {
     if (shielded[p] || !t_.picker_.have(PieceIndex(p))) continue;
+    if (t_.pins_[p].load(std::memory_order_relaxed) != 0) continue;  // being read right now
     out.push_back(CacheCandidate{t_.last_used_[p].load(std::memory_order_relaxed), PieceIndex(p),
                                  layout.piece_size(PieceIndex(p))});
   }
@@ -103,7 +104,11 @@ void TorrentCache::eviction_candidates(std::vector<CacheCandidate>& out) {
 bool TorrentCache::try_evict(PieceIndex piece) {
   const std::uint32_t i = piece.value();
   if (!t_.picker_.have(piece) || is_protected(i)) return false;
-  // The Dekker handshake with acquire_read (see the top of this file).
+  // A piece pinned already is skipped before the handshake: the handshake briefly clears
+  // have_[i], and other threads (readers, status) would see a pinned piece as missing.
+  if (t_.pins_[i].load(std::memory_order_seq_cst) != 0) return false;
+  // The Dekker handshake with acquire_read (see the top of this file): only a pin taken
+  // during these few instructions sees the piece missing, and its read waits again.
   t_.have_[i].store(false, std::memory_order_seq_cst);
   if (t_.pins_[i].load(std::memory_order_seq_cst) != 0) {
     t_.have_[i].store(true, std::memory_order_seq_cst);
