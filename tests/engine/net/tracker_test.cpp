@@ -35,6 +35,7 @@ class OpenTrackerTest : public ::testing::Test {
       std::ofstream wl(dir_ / "whitelist");
       for (int i = 0; i < 8; ++i)
         wl << to_hex(info_hash_for(i)) << '\n';
+      wl << to_hex(whitelist_probe()) << '\n';
     }
     ::chmod((dir_ / "whitelist").c_str(), 0644);
     port_ = free_port("127.0.0.5");
@@ -45,6 +46,8 @@ class OpenTrackerTest : public ::testing::Test {
         dir_.string());
     ASSERT_TRUE(opentracker_->started());
     ASSERT_TRUE(wait_for_tcp("127.0.0.5", port_, 10s)) << "opentracker did not start";
+    ASSERT_TRUE(wait_for_whitelist("127.0.0.5", port_, 10s))
+        << "opentracker did not load its whitelist";
   }
   static void TearDownTestSuite() {
     opentracker_.reset();
@@ -104,7 +107,8 @@ TEST_F(OpenTrackerTest, StoppedRemovesThePeer) {
     Harness h;
     auto a = h.make({{url}}, params_for(torrent, 1), fast_config());
     a->start();
-    ASSERT_TRUE(h.run_until([&] { return a->status()[0].working; }));
+    ASSERT_TRUE(h.run_until([&] { return a->status()[0].working; }))
+        << url << ": " << a->status()[0].last_error;
     EXPECT_TRUE(contains(join(h, url, torrent, 2), port_of_peer(1)));
     bool done = false;
     a->stop([&] { done = true; });

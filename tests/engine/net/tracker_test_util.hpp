@@ -83,6 +83,42 @@ inline bool wait_for_tcp(const std::string& ip, std::uint16_t port, std::chrono:
   return false;
 }
 
+// opentracker starts serving before a thread of its own has read the whitelist: until then
+// every announce is "not authorized" (a `stopped` one is answered without the check). A
+// whitelist lists whitelist_probe() LAST; this announces it (a hash no test uses) until the
+// tracker accepts it, so every line above it is loaded too.
+inline Sha1Hash whitelist_probe() {
+  return sha1("torfs opentracker whitelist probe");
+}
+inline bool wait_for_whitelist(const std::string& ip, std::uint16_t port,
+                               std::chrono::seconds limit) {
+  std::string escaped;
+  for (unsigned char c : whitelist_probe()) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    escaped += '%';
+    escaped += kHex[c >> 4];
+    escaped += kHex[c & 15];
+  }
+  const std::string request = "GET /announce?info_hash=" + escaped +
+                              "&peer_id=-TF0001-whitelistprb&port=1&uploaded=0&downloaded=0"
+                              "&left=0&compact=1 HTTP/1.0\r\n\r\n";
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    asio::io_context io;
+    tcp::socket s(io);
+    boost::system::error_code ec;
+    s.connect(tcp::endpoint(asio::ip::make_address(ip), port), ec);
+    if (!ec) asio::write(s, asio::buffer(request), ec);
+    std::string reply;
+    if (!ec) asio::read(s, asio::dynamic_buffer(reply), ec);  // until the tracker closes
+    if (reply.find("\r\n\r\nd") != std::string::npos &&
+        reply.find("not authorized") == std::string::npos)
+      return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
 // A child process (opentracker, openssl s_server) killed with its test, even on a crash.
 class ChildProcess {
  public:
