@@ -6,60 +6,37 @@
 #include <filesystem>
 
 #include "cache/completion_store.hpp"
-#include "tests/common/test_util.hpp"
+#include "tests/cache/completion_store_fixture.hpp"
 
 namespace torfs {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::pieces;
 
 TorrentRecord record(std::uint8_t seed) {
-  TorrentRecord r;
-  r.info_hash = sha1(std::string(1, static_cast<char>(seed)));
-  r.data_dir = "/data/evict";
-  r.name = "evict-" + std::to_string(seed);
-  r.total_size = 100 * 16384;
-  r.piece_length = 16384;
-  r.num_pieces = 100;
-  return r;
+  return testing::torrent_record(
+      seed, {"/data/evict", "evict-" + std::to_string(seed), 100 * 16384, 16384, 100});
 }
 
-std::vector<PieceIndex> pieces(std::initializer_list<std::uint32_t> list) {
-  std::vector<PieceIndex> out;
-  for (auto p : list)
-    out.emplace_back(p);
-  return out;
-}
-
-class CompletionStoreEvictTest : public ::testing::Test {
+class CompletionStoreEvictTest : public testing::CompletionStoreFixture {
  protected:
+  CompletionStoreEvictTest() : CompletionStoreFixture("torfs-evict") {}
   void SetUp() override {
-    base_ = testing::make_temp_dir("torfs-evict");
-    ASSERT_FALSE(base_.empty());
+    CompletionStoreFixture::SetUp();
     reopen();
   }
   void TearDown() override {
     store_.reset();
-    fs::remove_all(base_);
+    CompletionStoreFixture::TearDown();
   }
   void reopen() {
     store_.reset();
-    auto s = CompletionStore::open(base_ / "torfs.db");
-    ASSERT_TRUE(s.ok()) << s.error().message;
-    store_ = std::move(*s);
+    store_ = open_store(base_ / "torfs.db");
+    ASSERT_TRUE(store_);
   }
-  TorrentId add(std::uint8_t seed) {
-    auto id = store_->upsert_torrent(record(seed));
-    EXPECT_TRUE(id.ok()) << (id ? "" : id.error().message);
-    return id ? *id : -1;
-  }
-  std::vector<PieceIndex> load(TorrentId id) {
-    auto p = store_->load_pieces(id);
-    EXPECT_TRUE(p.ok()) << (p ? "" : p.error().message);
-    return p ? *p : std::vector<PieceIndex>{};
-  }
+  TorrentId add(std::uint8_t seed) { return upsert(*store_, record(seed)); }
+  std::vector<PieceIndex> load(TorrentId id) { return CompletionStoreFixture::load(*store_, id); }
 
-  fs::path base_;
   std::unique_ptr<CompletionStore> store_;
 };
 

@@ -1,5 +1,5 @@
 #include "cache/completion_store.hpp"
-#include "tests/common/test_util.hpp"
+#include "tests/cache/completion_store_fixture.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -16,48 +16,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using testing::pieces;
+
 TorrentRecord record(std::uint8_t seed, std::string data_dir = "/data/t") {
-  TorrentRecord r;
-  r.info_hash = sha1(std::string(1, static_cast<char>(seed)));
-  r.data_dir = std::move(data_dir);
-  r.name = "torrent-" + std::to_string(seed);
-  r.total_size = 10'000'000'000ull;  // > 4 GiB round-trips through INTEGER
-  r.piece_length = 1 << 20;
-  r.num_pieces = 9537;
-  return r;
+  // total_size > 4 GiB round-trips through INTEGER.
+  return testing::torrent_record(seed, {std::move(data_dir), "torrent-" + std::to_string(seed),
+                                        10'000'000'000ull, 1 << 20, 9537});
 }
 
-std::vector<PieceIndex> pieces(std::initializer_list<std::uint32_t> list) {
-  std::vector<PieceIndex> out;
-  for (auto p : list)
-    out.emplace_back(p);
-  return out;
-}
-
-class CompletionStoreTest : public ::testing::Test {
+class CompletionStoreTest : public testing::CompletionStoreFixture {
  protected:
+  CompletionStoreTest() : CompletionStoreFixture("torfs-db") {}
   void SetUp() override {
-    base_ = testing::make_temp_dir("torfs-db");
-    ASSERT_FALSE(base_.empty());
+    CompletionStoreFixture::SetUp();
     db_path_ = base_ / "state/torfs/torfs.db";
   }
-  void TearDown() override { fs::remove_all(base_); }
 
-  std::unique_ptr<CompletionStore> open() {
-    auto s = CompletionStore::open(db_path_);
-    EXPECT_TRUE(s.ok()) << (s ? "" : s.error().message);
-    return s ? std::move(*s) : nullptr;
-  }
-  static TorrentId upsert(CompletionStore& s, const TorrentRecord& r) {
-    auto id = s.upsert_torrent(r);
-    EXPECT_TRUE(id.ok()) << (id ? "" : id.error().message);
-    return id ? *id : -1;
-  }
-  static std::vector<PieceIndex> load(CompletionStore& s, TorrentId id) {
-    auto p = s.load_pieces(id);
-    EXPECT_TRUE(p.ok()) << (p ? "" : p.error().message);
-    return p ? *p : std::vector<PieceIndex>{};
-  }
+  std::unique_ptr<CompletionStore> open() { return open_store(db_path_); }
   // Writes `n` piece rows and closes, leaving a multi-page database without a WAL.
   void make_populated_db(std::uint32_t n) {
     auto s = open();
@@ -94,7 +69,7 @@ class CompletionStoreTest : public ::testing::Test {
     EXPECT_EQ(load(*s, upsert(*s, record(1))), pieces({4}));
   }
 
-  fs::path base_, db_path_;
+  fs::path db_path_;
 };
 
 TEST_F(CompletionStoreTest, RoundTripPiecesAndFiles) {

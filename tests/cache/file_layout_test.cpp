@@ -6,6 +6,8 @@
 #include <array>
 #include <limits>
 
+#include "tests/common/test_util.hpp"
+
 namespace torfs {
 namespace {
 
@@ -18,11 +20,7 @@ FileLayout make(std::vector<FileEntry> files, std::uint32_t piece_length) {
 }
 
 FileEntry file(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
+  return testing::entry(std::move(path), size, pad);
 }
 
 std::vector<FileSlice> slices(std::initializer_list<std::array<std::uint64_t, 3>> list) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/test_util.hpp"
+
 namespace torfs::fs {
 namespace {
 
@@ -10,11 +12,7 @@ FileLayout layout_of(std::vector<FileEntry> files) {
 }
 
 FileEntry file(std::string path, std::uint64_t size, bool pad = false) {
-  FileEntry e;
-  e.path = std::move(path);
-  e.size = size;
-  e.pad = pad;
-  return e;
+  return testing::entry(std::move(path), size, pad);
 }
 
 std::vector<std::string> names(const InodeTable& t, Ino dir) {

@@ -23,7 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TORFS, Env, lt_info_hash, main, make_files, mktorrent,  # noqa: E402
-                     require_fuse, run_torfs, sha256_file)
+                     require_fuse, run_torfs, sha256_file, tear_down_env)
 
 PIECE_LOG2 = 16
 PIECE = 1 << PIECE_LOG2
@@ -98,12 +98,7 @@ class CrashSafetyTest(unittest.TestCase):
         self.env = Env("crash")
 
     def tearDown(self):
-        outcome = getattr(self, "_outcome", None)
-        if outcome is not None and not getattr(outcome, "success", True):
-            self.env.dump_logs()
-        self.env.cleanup()
-        for m in self.env.mounts:  # a dead (killed) FUSE mount is not os.path.ismount
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        tear_down_env(self, self.env, dead_mounts=True)
 
     def make_torrent(self, size):
         env = self.env

@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (TORFS, Env, assert_same_tree, free_port, lt_info_hash, main,  # noqa: E402
-                     make_files, mktorrent, run_torfs, sha256_file, wait_until)
+                     make_files, mktorrent, run_torfs, sha256_file, tear_down_env, wait_until)
 
 MULTI = {"m/a.bin": 300_001, "m/sub/b.bin": 1_048_576, "m/empty": 0, "m/sub/c.txt": 77_777}
 
@@ -122,18 +122,22 @@ class DownloadTest(unittest.TestCase):
         self.env = Env("download")
 
     def tearDown(self):
-        outcome = getattr(self, "_outcome", None)
-        if outcome is not None and not getattr(outcome, "success", True):
-            self.env.dump_logs()
-        self.env.cleanup()
+        tear_down_env(self, self.env)
+
+    def make_source(self, spec):
+        """The files of `spec` ({relative path: size}) under a fresh source dir; its path."""
+        return make_files(self.env.path("src"), spec)
+
+    def one_file_torrent(self, name, size):
+        """A torrent (64 KiB pieces) of one source file `name` of `size` bytes:
+        (source dir, torrent path)."""
+        src = self.make_source({name: size})
+        return src, mktorrent(os.path.join(src, name), self.env.path("t.torrent"), piece_log2=16)
 
     def slow_seeded_file(self, name, size):
         """A one-file torrent of `size` bytes (64 KiB pieces) served by a slow scripted peer
         on 127.0.0.2: (source dir, torrent path, peer)."""
-        src = self.env.path("src")
-        os.makedirs(src, exist_ok=True)
-        make_files(src, {name: size})
-        torrent = mktorrent(os.path.join(src, name), self.env.path("t.torrent"), piece_log2=16)
+        src, torrent = self.one_file_torrent(name, size)
         slow = TestPeer("127.0.0.2", lt_info_hash(torrent), (size + 65535) >> 16, "slow",
                         data_path=os.path.join(src, name), piece_length=1 << 16)
         self.addCleanup(slow.close)
@@ -141,9 +145,7 @@ class DownloadTest(unittest.TestCase):
 
     def tracker_download(self, spec, piece_log2, use_udp):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
-        make_files(src, spec)
+        src = self.make_source(spec)
         top = next(iter(spec)).split("/")[0]
         # The whitelist needs the info-hash of the final torrent, whose announce URL names the
         # tracker's port: choose the port first.
@@ -167,9 +169,7 @@ class DownloadTest(unittest.TestCase):
 
     def test_from_aria2_seeder(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
-        make_files(src, MULTI)
+        src = self.make_source(MULTI)
         torrent = mktorrent(os.path.join(src, "m"), env.path("t.torrent"), piece_log2=16)
         port = env.start_aria2_seeder(torrent, src, ip="127.0.0.3")
         dest = env.path("dl")
@@ -232,9 +232,7 @@ class DownloadTest(unittest.TestCase):
 
     def test_seed_serves_libtorrent_and_aria2(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
-        make_files(src, MULTI)
+        src = self.make_source(MULTI)
         port = free_port("127.0.0.5")
         url = f"http://127.0.0.5:{port}/announce"
         torrent = mktorrent(os.path.join(src, "m"), env.path("t.torrent"), piece_log2=16,
@@ -260,11 +258,7 @@ class DownloadTest(unittest.TestCase):
 
     def test_download_rate_limit(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
-        size = 3 * 1024 * 1024
-        make_files(src, {"l.bin": size})
-        torrent = mktorrent(os.path.join(src, "l.bin"), env.path("t.torrent"), piece_log2=16)
+        src, torrent = self.one_file_torrent("l.bin", 3 * 1024 * 1024)
         seeder = env.start_lt_seeder(torrent, src, ip="127.0.0.2", no_trackers=True)
         start = time.monotonic()
         download(env, torrent, env.path("dl"), "--no-trackers", "--peer",
@@ -278,11 +272,7 @@ class DownloadTest(unittest.TestCase):
 
     def test_upload_rate_limit(self):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
-        size = 3 * 1024 * 1024
-        make_files(src, {"u.bin": size})
-        torrent = mktorrent(os.path.join(src, "u.bin"), env.path("t.torrent"), piece_log2=16)
+        src, torrent = self.one_file_torrent("u.bin", 3 * 1024 * 1024)
         listen = free_port("127.0.0.1")
         env.spawn([TORFS, "download", torrent, "-d", src, "--seed", "--no-trackers", "--listen",
                    f"127.0.0.1:{listen}", "--state-db", env.path("seed.db"),
@@ -298,11 +288,8 @@ class DownloadTest(unittest.TestCase):
 
     def bad_peer_download(self, mode, expect_ban):
         env = self.env
-        src = env.path("src")
-        os.makedirs(src, exist_ok=True)
         size = 4 * 1024 * 1024 + 5
-        make_files(src, {"c.bin": size})
-        torrent = mktorrent(os.path.join(src, "c.bin"), env.path("t.torrent"), piece_log2=16)
+        src, torrent = self.one_file_torrent("c.bin", size)
         num_pieces = (size + (1 << 16) - 1) >> 16
         bad = TestPeer("127.0.0.4", lt_info_hash(torrent), num_pieces, mode)
         try:

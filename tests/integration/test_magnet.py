@@ -12,8 +12,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LT_PEER, SYSTEM_PYTHON, TORFS, Env, LtPeer, SharedEnvTestCase,  # noqa: E402
-                     free_port, lt_info_hash, main, make_files, mktorrent, port_open, require_fuse,
-                     run_torfs, wait_tracker_seeders, wait_until)
+                     assert_same_tree, free_port, lt_info_hash, main, make_files, mktorrent,
+                     port_open, require_fuse, run_torfs, wait_tracker_seeders, wait_until)
 
 FILES = {"mag/a.bin": 1_500_001, "mag/sub/b.bin": 700_000, "mag/c.txt": 12_345}
 # Enough files that the info dictionary spans several 16 KiB metadata pieces.
@@ -135,7 +135,8 @@ class DhtMagnetTest(unittest.TestCase):
     def test_download_magnet_found_through_dht(self):
         env = Env("magnet-dht")
         try:
-            src = make_files(env.path("src"), {"d/x.bin": 300_000, "d/y.txt": 999}, seed=9)
+            files = {"d/x.bin": 300_000, "d/y.txt": 999}
+            src = make_files(env.path("src"), files, seed=9)
             torrent = mktorrent(os.path.join(src, "d"), env.path("d.torrent"), 16)
             info_hash = lt_info_hash(torrent)
             status = env.path("lt-dht.status.json")
@@ -152,9 +153,7 @@ class DhtMagnetTest(unittest.TestCase):
             if proc.returncode != 0:
                 env.dump_logs()
             self.assertEqual(proc.returncode, 0, proc.stderr)
-            for rel in ("d/x.bin", "d/y.txt"):
-                self.assertTrue(filecmp.cmp(os.path.join(out, rel), os.path.join(src, rel),
-                                            shallow=False), rel)
+            assert_same_tree(self, src, out, files)
         finally:
             env.cleanup()
 

@@ -7,7 +7,6 @@ ban the evil peer, and never serve a wrong byte."""
 import os
 import re
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evil_peer as ev  # noqa: E402
 from harness import (Env, free_port, lt_info_hash, main, make_files, mktorrent,  # noqa: E402
-                     require_fuse, sha256_file, wait_until)
+                     require_fuse, sha256_file, tear_down_env, wait_until)
 
 PIECE_LOG2 = 16
 PIECE = 1 << PIECE_LOG2
@@ -52,12 +51,7 @@ class MaliciousPeerTest(unittest.TestCase):
     def tearDown(self):
         for evil in self.evils:
             evil.close()
-        outcome = getattr(self, "_outcome", None)
-        if outcome is not None and not getattr(outcome, "success", True):
-            self.env.dump_logs()
-        self.env.cleanup()
-        for m in self.env.mounts:  # a dead (killed) FUSE mount is not os.path.ismount
-            subprocess.run(["umount", "-l", m], capture_output=True)
+        tear_down_env(self, self.env, dead_mounts=True)
 
     def make_evil(self, scenario, **kw):
         evil = ev.EvilPeer(EVIL_IP, self.info_hash, NUM_PIECES, scenario, piece_length=PIECE,

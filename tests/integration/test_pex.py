@@ -3,13 +3,13 @@ libtorrent leecher that starts with no data and downloads at most 4 KB/s. A is c
 a libtorrent seeder that torfs is never told about (no trackers, no DHT). The download can only
 complete if torfs learns B from A's ut_pex messages; B's upload counter shows that torfs got
 (nearly) everything from B."""
-import filecmp
 import os
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, main, make_files, mktorrent, run_torfs, wait_until  # noqa: E402
+from harness import (Env, assert_same_tree, main, make_files, mktorrent, run_torfs,  # noqa: E402
+                     wait_until)
 
 FILES = {"p/x.bin": 900_000, "p/y.bin": 33_333}
 
@@ -40,9 +40,7 @@ class PexTest(unittest.TestCase):
             wait_until(lambda: uploaded() >= total // 2, 10, what="B's upload counter")
             # A can have relayed at most what it got at 4 KB/s; the rest came from B.
             self.assertGreaterEqual(uploaded(), total // 2)
-            for rel in FILES:
-                self.assertTrue(filecmp.cmp(os.path.join(out, rel), os.path.join(src, rel),
-                                            shallow=False), rel)
+            assert_same_tree(self, src, out, FILES)
         finally:
             env.cleanup()
 

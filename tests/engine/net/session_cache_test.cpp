@@ -26,9 +26,7 @@
 namespace torfs {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::uint32_t kPiece = 64 * 1024;
 constexpr std::uint64_t kSize = 64ull * kPiece;  // 4 MiB
@@ -39,10 +37,11 @@ constexpr std::uint64_t kFsMetadata = 16 * 1024;
 
 class SessionCacheTest : public testing::SessionFixture {
  protected:
-  SessionCacheTest() : SessionFixture("torfs-cache-test") {}
-  void SetUp() override {
-    SessionFixture::SetUp();
-    make_random_torrent(kPiece, kSize, 7);
+  SessionCacheTest() : SessionFixture("torfs-cache-test", {kPiece, kSize, 7}) {}
+  // Sessions still running after a failed assertion stop before the scratch dir goes.
+  void TearDown() override {
+    stop_pair();
+    SessionFixture::TearDown();
   }
 
   SessionConfig config(const std::string& name, std::uint64_t cache_size = 0) {
@@ -61,17 +60,44 @@ class SessionCacheTest : public testing::SessionFixture {
     EXPECT_TRUE(t) << t.error().message;
     return t ? *t : nullptr;
   }
+  // start()s `s`, then add()s; null (after a failed expectation) if either fails.
+  std::shared_ptr<Torrent> start_with(Session& s, const std::string& dir, bool on_demand,
+                                      std::uint16_t peer_port) {
+    auto started = s.start();
+    EXPECT_TRUE(started) << started.error().message;
+    return started ? add(s, dir, on_demand, peer_port) : nullptr;
+  }
+
+  // Most tests' set-up: seeder_ seeds root_/seed; leecher_ (database `db`, data dir `dir`,
+  // cache cap `cap`, 0 = none) knows only the seeder's address; leech_ is its torrent. Run it
+  // under ASSERT_NO_FATAL_FAILURE.
+  void start_pair(std::uint64_t cap, bool on_demand, const std::string& db = "leecher",
+                  const std::string& dir = "leech") {
+    seeder_.emplace(config("seeder"));
+    seed_ = start_with(*seeder_, "seed", false, 0);
+    ASSERT_TRUE(seed_);
+    leecher_.emplace(config(db, cap));
+    leech_ = start_with(*leecher_, dir, on_demand, seeder_->listen_port());
+    ASSERT_TRUE(leech_);
+  }
+  // Destroys the pair in the order locals would go: leecher first.
+  void stop_pair() {
+    leech_.reset();
+    leecher_.reset();
+    seed_.reset();
+    seeder_.reset();
+  }
+  // The common ending: stop both (rows are committed), then check the leecher's rows.
+  void stop_and_expect_rows_true(std::size_t max_rows) {
+    leecher_->stop();
+    seeder_->stop();
+    expect_rows_true("leecher", "leech", max_rows);
+  }
 
   static std::error_code wait(Torrent& t, std::uint64_t offset, std::uint64_t length,
                               Clock::duration timeout, ReaderId reader = 1,
                               std::uint64_t readahead = 0) {
-    auto promise = std::make_shared<std::promise<std::error_code>>();
-    auto calls = std::make_shared<std::atomic<int>>(0);
-    RangeRequest r{offset, length, Clock::now() + timeout, reader, readahead};
-    t.wait_for_range(r, [promise, calls](std::error_code ec) {
-      if (calls->fetch_add(1) == 0) promise->set_value(ec);
-    });
-    return promise->get_future().get();
+    return first_answer(t, {offset, length, Clock::now() + timeout, reader, readahead});
   }
   // What the filesystem does: wait, pin, read from the descriptor, unpin; a range evicted
   // between the answer and the pin is waited for again.
@@ -95,32 +121,24 @@ class SessionCacheTest : public testing::SessionFixture {
   }
   // Every piece the completion store claims for `dir` must hash correctly on disk.
   void expect_rows_true(const std::string& db, const std::string& dir, std::size_t max_rows) {
-    auto store = CompletionStore::open(root_ / (db + ".db"));
-    ASSERT_TRUE(store) << store.error().message;
-    auto torrents = (*store)->list_torrents();
-    ASSERT_TRUE(torrents);
-    ASSERT_EQ(torrents->size(), 1u);
-    auto rows = (*store)->load_pieces(torrents->front().id);
-    ASSERT_TRUE(rows);
-    EXPECT_LE(rows->size(), max_rows);
+    std::vector<PieceIndex> rows;
+    ASSERT_NO_FATAL_FAILURE(load_single_torrent_rows(db, max_rows, rows));
     std::ifstream in(root_ / dir / "data.bin", std::ios::binary);
-    for (PieceIndex p : *rows) {
+    for (PieceIndex p : rows) {
       std::string bytes(kPiece, '\0');
       in.seekg(static_cast<std::streamoff>(p.value()) * kPiece);
       in.read(bytes.data(), kPiece);
       EXPECT_EQ(sha1(bytes), metainfo_.piece_hashes[p.value()]) << "row for piece " << p.value();
     }
   }
+
+  std::optional<Session> seeder_, leecher_;
+  std::shared_ptr<Torrent> seed_, leech_;
 };
 
 TEST_F(SessionCacheTest, OnDemandStreamStaysUnderTheCapAndRefetchesEvictedPieces) {
-  Session seeder(config("seeder"));
-  ASSERT_TRUE(seeder.start());
-  auto seed = add(seeder, "seed", false, 0);
-  Session leecher(config("leecher", kCap));
-  ASSERT_TRUE(leecher.start());
-  auto t = add(leecher, "leech", true, seeder.listen_port());
-  ASSERT_TRUE(t);
+  ASSERT_NO_FATAL_FAILURE(start_pair(kCap, true));
+  const auto t = leech_;
 
   std::uint64_t max_alloc = 0, max_have = 0;
   constexpr std::uint64_t kRead = 48 * 1024;  // reads straddle piece boundaries
@@ -141,19 +159,12 @@ TEST_F(SessionCacheTest, OnDemandStreamStaysUnderTheCapAndRefetchesEvictedPieces
   ASSERT_EQ(read_through(*t, 0, 3 * kPiece, 2, 0), content_.substr(0, 3 * kPiece));
   EXPECT_TRUE(t->have_piece(PieceIndex(0)));
   EXPECT_GT(t->stats().downloaded, kSize);  // the first pieces came twice
-  leecher.stop();
-  seeder.stop();
-  expect_rows_true("leecher", "leech", kCap / kPiece);
+  stop_and_expect_rows_true(kCap / kPiece);
 }
 
 TEST_F(SessionCacheTest, PinnedPieceSurvivesAStreamAndIsEvictedAfterRelease) {
-  Session seeder(config("seeder"));
-  ASSERT_TRUE(seeder.start());
-  auto seed = add(seeder, "seed", false, 0);
-  Session leecher(config("leecher", kCap));
-  ASSERT_TRUE(leecher.start());
-  auto t = add(leecher, "leech", true, seeder.listen_port());
-  ASSERT_TRUE(t);
+  ASSERT_NO_FATAL_FAILURE(start_pair(kCap, true));
+  const auto t = leech_;
   ASSERT_EQ(wait(*t, 0, kPiece, 20s, 1), std::error_code());
   ASSERT_TRUE(t->acquire_read(100, 1000));  // piece 0 pinned, as a FUSE read would
   t->close_reader(1);
@@ -178,22 +189,13 @@ TEST_F(SessionCacheTest, PinnedPieceSurvivesAStreamAndIsEvictedAfterRelease) {
   for (std::uint64_t off = kPiece; off < kSize / 2; off += kPiece)
     ASSERT_EQ(read_through(*t, off, kPiece, 3, 0), content_.substr(off, kPiece));
   EXPECT_FALSE(t->have_piece(PieceIndex(0)));
-  leecher.stop();
-  seeder.stop();
-  expect_rows_true("leecher", "leech", kCap / kPiece + 1);  // + the pinned piece
+  stop_and_expect_rows_true(kCap / kPiece + 1);  // + the pinned piece
 }
 
 TEST_F(SessionCacheTest, BackgroundDownloadFillsTheCapAndWaits) {
-  Session seeder(config("seeder"));
-  ASSERT_TRUE(seeder.start());
-  auto seed = add(seeder, "seed", false, 0);
-  Session leecher(config("leecher", kCap));
-  ASSERT_TRUE(leecher.start());
-  auto t = add(leecher, "leech", false, seeder.listen_port());
-  ASSERT_TRUE(t);
-  const auto give_up = Clock::now() + 30s;
-  while (t->stats().have_bytes + 2 * kPiece < kCap && Clock::now() < give_up)
-    std::this_thread::sleep_for(20ms);
+  ASSERT_NO_FATAL_FAILURE(start_pair(kCap, false));
+  const auto t = leech_;
+  poll_until([&] { return t->stats().have_bytes + 2 * kPiece >= kCap; }, 30s);
   ASSERT_GE(t->stats().have_bytes + 2 * kPiece, kCap);
   std::this_thread::sleep_for(1500ms);  // time to thrash, if it did
   const TorrentStats s = t->stats();
@@ -202,34 +204,22 @@ TEST_F(SessionCacheTest, BackgroundDownloadFillsTheCapAndWaits) {
   // Pieces started before the cap was reached may finish (and evict others), nothing more.
   EXPECT_LT(s.downloaded, kSize / 2) << "background downloading kept going under a full cap";
   EXPECT_LE(allocated("leech"), kCap + kFsMetadata);
-  leecher.stop();
-  seeder.stop();
-  expect_rows_true("leecher", "leech", kCap / kPiece);
+  stop_and_expect_rows_true(kCap / kPiece);
 }
 
 TEST_F(SessionCacheTest, SmallerCapAtRestartShrinksAndTheRestStaysTrusted) {
-  {
-    Session seeder(config("seeder"));
-    ASSERT_TRUE(seeder.start());
-    auto seed = add(seeder, "seed", false, 0);
-    Session leecher(config("leecher"));  // no cap: the whole torrent
-    ASSERT_TRUE(leecher.start());
-    auto t = add(leecher, "leech", false, seeder.listen_port());
-    ASSERT_TRUE(t);
-    auto done = std::make_shared<std::promise<void>>();
-    t->on_complete([done] { done->set_value(); });
-    ASSERT_EQ(done->get_future().wait_for(30s), std::future_status::ready);
-  }
+  ASSERT_NO_FATAL_FAILURE(start_pair(0, false));  // no cap: the whole torrent
+  auto done = std::make_shared<std::promise<void>>();
+  leech_->on_complete([done] { done->set_value(); });
+  ASSERT_EQ(done->get_future().wait_for(30s), std::future_status::ready);
+  stop_pair();
   ASSERT_GE(allocated("leech"), kSize);
   {
     Session capped(config("leecher", kCap));  // restarted with a cap, no peers at all
-    ASSERT_TRUE(capped.start());
-    auto t = add(capped, "leech", true, 0);
+    auto t = start_with(capped, "leech", true, 0);
     ASSERT_TRUE(t);
     EXPECT_LE(t->stats().have_bytes, kCap);  // evicted from the engine's view at start
-    const auto give_up = Clock::now() + 20s;
-    while (allocated("leech") > kCap + kFsMetadata && Clock::now() < give_up)
-      std::this_thread::sleep_for(20ms);
+    poll_until([&] { return allocated("leech") <= kCap + kFsMetadata; }, 20s);
     EXPECT_LE(allocated("leech"), kCap + kFsMetadata);
     // What is left reads correctly through pins.
     for (std::uint32_t p = 0; p < kSize / kPiece; ++p) {
@@ -248,8 +238,7 @@ TEST_F(SessionCacheTest, SmallerCapAtRestartShrinksAndTheRestStaysTrusted) {
   auto logging = config("leecher");
   logging.log = [&lines](LogLevel, std::string_view line) { lines.emplace_back(line); };
   Session again(logging);
-  ASSERT_TRUE(again.start());
-  auto t = add(again, "leech", true, 0);
+  auto t = start_with(again, "leech", true, 0);
   ASSERT_TRUE(t);
   EXPECT_EQ(t->stats().have_bytes, kCap);
   for (const std::string& line : lines)
@@ -257,24 +246,19 @@ TEST_F(SessionCacheTest, SmallerCapAtRestartShrinksAndTheRestStaysTrusted) {
 }
 
 TEST_F(SessionCacheTest, EvictedPiecesAreRefusedToPeersNeverServedAsZeros) {
-  Session seeder(config("seeder"));
-  ASSERT_TRUE(seeder.start());
-  auto seed = add(seeder, "seed", false, 0);
-  Session middle(config("middle", kCap));
-  ASSERT_TRUE(middle.start());
-  auto m = add(middle, "middle", true, seeder.listen_port());
-  ASSERT_TRUE(m);
+  ASSERT_NO_FATAL_FAILURE(start_pair(kCap, true, "middle", "middle"));
+  Session& middle = *leecher_;
+  const auto m = leech_;
   // Connected before the middle session has anything: it hears of every piece by `have`.
   Session last(config("last"));
-  ASSERT_TRUE(last.start());
-  auto l = add(last, "last", true, middle.listen_port());
+  auto l = start_with(last, "last", true, middle.listen_port());
   ASSERT_TRUE(l);
   for (std::uint64_t off = 0; off < kSize; off += kPiece)
     ASSERT_EQ(read_through(*m, off, kPiece, 1, 0), content_.substr(off, kPiece));
   m->close_reader(1);
   ASSERT_FALSE(m->have_piece(PieceIndex(0)));
   ASSERT_TRUE(m->have_piece(PieceIndex(63)));
-  seeder.stop();  // from now on the middle session is the only source
+  seeder_->stop();  // from now on the middle session is the only source
 
   EXPECT_EQ(read_through(*l, 63 * kPiece, kPiece, 1, 0), content_.substr(63 * kPiece));
   // Piece 0 was announced but is gone: refused, never answered with a punched hole (zeros

@@ -87,13 +87,12 @@ class RangeServer {
 
 FileRequest request(const std::string& url, std::uint64_t offset, std::uint64_t length,
                     std::uint64_t buffer_offset, std::uint64_t file_size = kFileSize) {
-  FileRequest r;
-  r.url = url;
-  r.file_size = file_size;
-  r.file_offset = offset;
-  r.length = length;
-  r.buffer_offset = buffer_offset;
-  return r;
+  return FileRequest{.url = url,
+                     .file = FileIndex(),
+                     .file_size = file_size,
+                     .file_offset = offset,
+                     .length = length,
+                     .buffer_offset = buffer_offset};
 }
 
 struct Fetch {
@@ -129,6 +128,34 @@ void start(WebSeedConnection& c, std::vector<FileRequest> reqs, WebSeedConnectio
       });
 }
 
+// start(), then runs `io` until the fetch ends; false if run_until's safety net gave up.
+bool fetch(asio::io_context& io, WebSeedConnection& c, std::vector<FileRequest> reqs,
+           WebSeedConnection::Buffer buf, Fetch& f) {
+  start(c, std::move(reqs), buf, f);
+  return run_until(io, [&f] { return f.done; });
+}
+
+// A server answering per `script`, a connection to it and a buffer of `length` bytes, with one
+// fetch of [offset, offset + length) started into `f`. Members are declared in the order the
+// fetch needs them destroyed in reverse.
+struct OneFetch {
+  OneFetch(Script script, std::uint64_t offset, std::uint64_t length, WebSeedOptions options = {})
+      : server(io, script),
+        conn(std::make_shared<WebSeedConnection>(io, options)),
+        buf(new char[length]) {
+    start(*conn, {request(server.url(), offset, length, 0)}, buf, f);
+  }
+  bool run_to_end() {
+    return run_until(io, [this] { return f.done; });
+  }
+
+  asio::io_context io;
+  RangeServer server;
+  std::shared_ptr<WebSeedConnection> conn;
+  WebSeedConnection::Buffer buf;
+  Fetch f;
+};
+
 TEST(WebSeedConnection, FetchesRangesAndPadOverOneKeepAliveConnection) {
   asio::io_context io;
   RangeServer server(io, Script::good);
@@ -138,10 +165,10 @@ TEST(WebSeedConnection, FetchesRangesAndPadOverOneKeepAliveConnection) {
   pad.pad = true;
   std::memset(buf.get() + 10'000, 'x', 5'000);
   Fetch first;
-  start(*conn,
-        {request(server.url(), 500, 10'000, 0), pad, request(server.url(), 90'000, 10'000, 15'000)},
-        buf, first);
-  ASSERT_TRUE(run_until(io, [&] { return first.done; }));
+  ASSERT_TRUE(fetch(
+      io, *conn,
+      {request(server.url(), 500, 10'000, 0), pad, request(server.url(), 90'000, 10'000, 15'000)},
+      buf, first));
   ASSERT_FALSE(first.failure) << first.failure->error.message;
   EXPECT_EQ(20'000u, first.progress);  // body bytes: the pad is not downloaded
   EXPECT_EQ(25'000u, first.filled);
@@ -153,8 +180,7 @@ TEST(WebSeedConnection, FetchesRangesAndPadOverOneKeepAliveConnection) {
   for (std::uint64_t i = 0; i < 10'000; ++i)
     ASSERT_EQ(byte_at(90'000 + i), buf[15'000 + i]) << i;
   Fetch second;
-  start(*conn, {request(server.url(), 0, 1, 0)}, buf, second);
-  ASSERT_TRUE(run_until(io, [&] { return second.done; }));
+  ASSERT_TRUE(fetch(io, *conn, {request(server.url(), 0, 1, 0)}, buf, second));
   EXPECT_FALSE(second.failure);
   EXPECT_EQ(byte_at(0), buf[0]);
   EXPECT_EQ(1, server.connections);
@@ -168,8 +194,7 @@ TEST(WebSeedConnection, ReconnectsWhenTheServerClosedAnIdleKeepAliveConnection) 
   WebSeedConnection::Buffer buf(new char[100]);
   for (int i = 0; i < 2; ++i) {
     Fetch f;
-    start(*conn, {request(server.url(), 1000 * i, 100, 0)}, buf, f);
-    ASSERT_TRUE(run_until(io, [&] { return f.done; }));
+    ASSERT_TRUE(fetch(io, *conn, {request(server.url(), 1000 * i, 100, 0)}, buf, f));
     ASSERT_FALSE(f.failure) << f.failure->error.message;
     EXPECT_EQ(byte_at(1000 * i + 99), buf[99]);
     io.restart();
@@ -179,58 +204,38 @@ TEST(WebSeedConnection, ReconnectsWhenTheServerClosedAnIdleKeepAliveConnection) 
 }
 
 TEST(WebSeedConnection, RejectsAContentRangeOtherThanAskedFor) {
-  asio::io_context io;
-  RangeServer server(io, Script::wrong_range);
-  auto conn = std::make_shared<WebSeedConnection>(io, WebSeedOptions{});
-  WebSeedConnection::Buffer buf(new char[1000]);
-  Fetch f;
-  start(*conn, {request(server.url(), 100, 1000, 0)}, buf, f);
-  ASSERT_TRUE(run_until(io, [&] { return f.done; }));
-  ASSERT_TRUE(f.failure);
-  EXPECT_NE(std::string::npos, f.failure->error.message.find("does not match"))
-      << f.failure->error.message;
-  EXPECT_NE(std::string::npos, f.failure->error.message.find(server.url()));
+  OneFetch one(Script::wrong_range, 100, 1000);
+  ASSERT_TRUE(one.run_to_end());
+  ASSERT_TRUE(one.f.failure);
+  EXPECT_NE(std::string::npos, one.f.failure->error.message.find("does not match"))
+      << one.f.failure->error.message;
+  EXPECT_NE(std::string::npos, one.f.failure->error.message.find(one.server.url()));
 }
 
 TEST(WebSeedConnection, ShortBodyIsAnError) {
-  asio::io_context io;
-  RangeServer server(io, Script::short_body);
-  auto conn = std::make_shared<WebSeedConnection>(io, WebSeedOptions{});
-  WebSeedConnection::Buffer buf(new char[4000]);
-  Fetch f;
-  start(*conn, {request(server.url(), 0, 4000, 0)}, buf, f);
-  ASSERT_TRUE(run_until(io, [&] { return f.done; }));
-  ASSERT_TRUE(f.failure);
-  EXPECT_EQ(0u, f.failure->status);
+  OneFetch one(Script::short_body, 0, 4000);
+  ASSERT_TRUE(one.run_to_end());
+  ASSERT_TRUE(one.f.failure);
+  EXPECT_EQ(0u, one.f.failure->status);
 }
 
 TEST(WebSeedConnection, SilentServerTimesOut) {
-  asio::io_context io;
-  RangeServer server(io, Script::silent);
   WebSeedOptions options;
   options.request_timeout = 300ms;
-  auto conn = std::make_shared<WebSeedConnection>(io, options);
-  WebSeedConnection::Buffer buf(new char[10]);
-  Fetch f;
-  start(*conn, {request(server.url(), 0, 10, 0)}, buf, f);
-  ASSERT_TRUE(run_until(io, [&] { return f.done; }));
-  ASSERT_TRUE(f.failure);
-  EXPECT_EQ(std::make_error_code(std::errc::timed_out), f.failure->error.code)
-      << f.failure->error.message;
+  OneFetch one(Script::silent, 0, 10, options);
+  ASSERT_TRUE(one.run_to_end());
+  ASSERT_TRUE(one.f.failure);
+  EXPECT_EQ(std::make_error_code(std::errc::timed_out), one.f.failure->error.code)
+      << one.f.failure->error.message;
 }
 
 TEST(WebSeedConnection, CloseDuringAFetchDropsItsCallback) {
-  asio::io_context io;
-  RangeServer server(io, Script::silent);
-  auto conn = std::make_shared<WebSeedConnection>(io, WebSeedOptions{});
-  WebSeedConnection::Buffer buf(new char[10]);
-  Fetch f;
-  start(*conn, {request(server.url(), 0, 10, 0)}, buf, f);
-  ASSERT_TRUE(run_until(io, [&] { return server.requests == 1; }));
-  conn->close();
-  conn.reset();  // the fetch keeps what it needs alive until it ends
-  ASSERT_TRUE(run_until(io, [&] { return io.poll() == 0; }));
-  EXPECT_FALSE(f.done);
+  OneFetch one(Script::silent, 0, 10);
+  ASSERT_TRUE(run_until(one.io, [&] { return one.server.requests == 1; }));
+  one.conn->close();
+  one.conn.reset();  // the fetch keeps what it needs alive until it ends
+  ASSERT_TRUE(run_until(one.io, [&] { return one.io.poll() == 0; }));
+  EXPECT_FALSE(one.f.done);
 }
 
 // https: the whole file with status 200 is accepted once the self-signed certificate is
@@ -262,8 +267,8 @@ TEST(WebSeedConnection, HttpsWholeFileFromOpensslServer) {
   WebSeedConnection::Buffer buf(new char[content.size()]);
   auto untrusting = std::make_shared<WebSeedConnection>(io, WebSeedOptions{});
   Fetch refused;
-  start(*untrusting, {request(url, 0, content.size(), 0, content.size())}, buf, refused);
-  ASSERT_TRUE(run_until(io, [&] { return refused.done; }));
+  ASSERT_TRUE(
+      fetch(io, *untrusting, {request(url, 0, content.size(), 0, content.size())}, buf, refused));
   ASSERT_TRUE(refused.failure);
   EXPECT_NE(std::string::npos, refused.failure->error.message.find("TLS"))
       << refused.failure->error.message;
@@ -272,15 +277,13 @@ TEST(WebSeedConnection, HttpsWholeFileFromOpensslServer) {
   options.ca_file = cert;
   auto trusting = std::make_shared<WebSeedConnection>(io, options);
   Fetch ok;
-  start(*trusting, {request(url, 0, content.size(), 0, content.size())}, buf, ok);
-  ASSERT_TRUE(run_until(io, [&] { return ok.done; }));
+  ASSERT_TRUE(fetch(io, *trusting, {request(url, 0, content.size(), 0, content.size())}, buf, ok));
   ASSERT_FALSE(ok.failure) << ok.failure->error.message;
   EXPECT_EQ(content, std::string(buf.get(), content.size()));
 
   // A part of the file answered with the whole file (200) is refused.
   Fetch partial;
-  start(*trusting, {request(url, 0, 100, 0, content.size())}, buf, partial);
-  ASSERT_TRUE(run_until(io, [&] { return partial.done; }));
+  ASSERT_TRUE(fetch(io, *trusting, {request(url, 0, 100, 0, content.size())}, buf, partial));
   ASSERT_TRUE(partial.failure);
   EXPECT_EQ(200u, partial.failure->status);
   std::error_code ec;
