@@ -550,30 +550,50 @@ Result<void> CompletionStore::add_transfer(TorrentId id, std::uint64_t uploaded,
       id, uploaded, downloaded, unix_now());
 }
 
+namespace {
+
+// The columns stored_torrent_from() reads, for list_torrents() and find_torrent(). Their
+// statements are built once into function-local statics: prepare() caches by address.
+constexpr std::string_view kSelectStoredTorrents =
+    "SELECT id, info_hash, data_dir, name, total_size, piece_length, num_pieces, uploaded, "
+    "downloaded, added_at, last_seen_at, "
+    "(SELECT count(*) FROM pieces p WHERE p.torrent_id = t.id) FROM torrents t ";
+
+StoredTorrent stored_torrent_from(sqlite3_stmt* s) {
+  StoredTorrent t;
+  t.id = sqlite3_column_int64(s, 0);
+  const std::string hash = column_bytes(s, 1);
+  std::memcpy(t.record.info_hash.data(), hash.data(), std::min<std::size_t>(hash.size(), 20));
+  t.record.data_dir = column_bytes(s, 2);
+  t.record.name = column_bytes(s, 3);
+  t.record.total_size = column_u64(s, 4);
+  t.record.piece_length = column_u32(s, 5);
+  t.record.num_pieces = column_u32(s, 6);
+  t.uploaded = column_u64(s, 7);
+  t.downloaded = column_u64(s, 8);
+  t.added_at = sqlite3_column_int64(s, 9);
+  t.last_seen_at = sqlite3_column_int64(s, 10);
+  t.pieces_have = column_u32(s, 11);
+  return t;
+}
+
+}  // namespace
+
 Result<std::vector<StoredTorrent>> CompletionStore::list_torrents() {
   std::lock_guard lock(mutex_);
   std::vector<StoredTorrent> out;
+  static const std::string sql = std::string(kSelectStoredTorrents) + "ORDER BY id";
+  auto r = query(sql.c_str(), [&](sqlite3_stmt* s) { out.push_back(stored_torrent_from(s)); });
+  if (!r) return std::move(r).take_error();
+  return out;
+}
+
+Result<std::optional<StoredTorrent>> CompletionStore::find_torrent(TorrentId id) {
+  std::lock_guard lock(mutex_);
+  std::optional<StoredTorrent> out;
+  static const std::string sql = std::string(kSelectStoredTorrents) + "WHERE id = ?1";
   auto r = query(
-      "SELECT id, info_hash, data_dir, name, total_size, piece_length, num_pieces, uploaded, "
-      "downloaded, added_at, last_seen_at, "
-      "(SELECT count(*) FROM pieces p WHERE p.torrent_id = t.id) FROM torrents t ORDER BY id",
-      [&](sqlite3_stmt* s) {
-        StoredTorrent t;
-        t.id = sqlite3_column_int64(s, 0);
-        const std::string hash = column_bytes(s, 1);
-        std::memcpy(t.record.info_hash.data(), hash.data(), std::min<std::size_t>(hash.size(), 20));
-        t.record.data_dir = column_bytes(s, 2);
-        t.record.name = column_bytes(s, 3);
-        t.record.total_size = column_u64(s, 4);
-        t.record.piece_length = column_u32(s, 5);
-        t.record.num_pieces = column_u32(s, 6);
-        t.uploaded = column_u64(s, 7);
-        t.downloaded = column_u64(s, 8);
-        t.added_at = sqlite3_column_int64(s, 9);
-        t.last_seen_at = sqlite3_column_int64(s, 10);
-        t.pieces_have = column_u32(s, 11);
-        out.push_back(std::move(t));
-      });
+      sql.c_str(), [&](sqlite3_stmt* s) { out = stored_torrent_from(s); }, id);
   if (!r) return std::move(r).take_error();
   return out;
 }

@@ -112,6 +112,9 @@ class CompletionStore {
   // Adds to the torrent's all-time transfer totals.
   Result<void> add_transfer(TorrentId id, std::uint64_t uploaded, std::uint64_t downloaded);
   Result<std::vector<StoredTorrent>> list_torrents();
+  // The row list_torrents() would return for `id` (totals, piece count...) in one indexed
+  // query; nullopt when no torrent has that id (never added, or removed).
+  Result<std::optional<StoredTorrent>> find_torrent(TorrentId id);
 
   Result<std::optional<std::string>> get_setting(std::string_view key);
   Result<void> set_setting(std::string_view key, std::string_view value);

@@ -2,11 +2,13 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "cache/safe_fs.hpp"
@@ -26,7 +28,22 @@ Error errno_error(int err, const std::string& what) {
   return make_errno_error(err, what + ": " + std::strerror(err));
 }
 
-Result<UniqueFd> connect_to(const stdfs::path& socket) {
+// True once `fd` is ready for `events` (POLLIN/POLLOUT) or hung up; false when `deadline`
+// passes first or poll() fails.
+bool wait_fd(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000)));
+    if (n < 0 && errno != EINTR) return false;
+    if (n > 0 && (p.revents & (events | POLLHUP | POLLERR))) return true;
+  }
+}
+
+// Connects within `timeout`: a blocking connect() to a Unix socket whose server has every
+// slot taken and a full backlog waits for room, for at most the send timeout.
+Result<UniqueFd> connect_to(const stdfs::path& socket, std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket.native().size() >= sizeof addr.sun_path) {
@@ -44,8 +61,20 @@ Result<UniqueFd> connect_to(const stdfs::path& socket) {
   }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return errno_error(errno, "socket");
+  // At least 1 ms: a zero SO_SNDTIMEO would mean no limit at all.
+  const auto us = std::max<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(timeout).count(), 1000);
+  const timeval limit{static_cast<time_t>(us / 1'000'000),
+                      static_cast<suseconds_t>(us % 1'000'000)};
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0) {
+    return errno_error(errno, "setsockopt SO_SNDTIMEO");
+  }
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
+    if (err == EAGAIN || err == EINPROGRESS) {
+      return make_error(std::errc::timed_out,
+                        "the mount at " + socket.string() + " is too busy to take the request");
+    }
     if (err == EACCES || err == EPERM) {
       return make_error(std::errc::permission_denied, "permission denied: " + socket.string());
     }
@@ -66,7 +95,7 @@ Result<void> send_all(int fd, std::string_view data, Clock::time_point deadline)
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) return errno_error(errno, "send");
-    if (control_detail::wait_fd(fd, POLLOUT, deadline) != control_detail::Ready::ready) {
+    if (!wait_fd(fd, POLLOUT, deadline)) {
       return make_error(std::errc::timed_out, "the mount did not take the request in time");
     }
   }
@@ -88,7 +117,7 @@ Result<std::string> receive_all(int fd, Clock::time_point deadline) {
       continue;
     }
     if (errno != EAGAIN && errno != EINTR) return errno_error(errno, "recv");
-    if (control_detail::wait_fd(fd, POLLIN, deadline) != control_detail::Ready::ready) {
+    if (!wait_fd(fd, POLLIN, deadline)) {
       return make_error(std::errc::timed_out, "the mount did not answer in time");
     }
   }
@@ -97,9 +126,9 @@ Result<std::string> receive_all(int fd, Clock::time_point deadline) {
 }  // namespace
 
 Result<std::string> request_status(const stdfs::path& socket, std::chrono::milliseconds timeout) {
-  auto fd = connect_to(socket);
-  if (!fd) return std::move(fd).take_error();
   const auto deadline = Clock::now() + timeout;
+  auto fd = connect_to(socket, timeout);
+  if (!fd) return std::move(fd).take_error();
   if (auto sent = send_all(fd->get(), "status\n", deadline); !sent) {
     return std::move(sent).take_error();
   }

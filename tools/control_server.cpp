@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <span>
+#include <string>
 #include <thread>
 
 #include "cache/safe_fs.hpp"
@@ -119,9 +121,134 @@ struct ControlServer::State {
   int wake_fd = -1;
   dev_t dev = 0;
   ino_t ino = 0;
+  ControlServerOptions options;
   std::thread thread;
   bool stopped = false;
 };
+
+namespace {
+
+// Rounded-up milliseconds from `now` to `deadline`, for poll(): at least 0, at most a minute.
+int ms_until(Clock::time_point deadline, Clock::time_point now) {
+  if (deadline <= now) return 0;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+  return static_cast<int>(std::min<std::int64_t>(left, 60'000));
+}
+
+// The server thread's open connections. Each reads its request line, then writes its reply,
+// each phase within its own deadline; a connection never waits for another. Not thread-safe:
+// only the server thread uses it.
+class ConnectionSet {
+ public:
+  ConnectionSet(const ControlServerOptions& options, const ControlServer::StatusFn& status)
+      : options_(options), status_(status) {}
+
+  std::size_t size() const { return connections_.size(); }
+
+  // Takes a freshly accepted (non-blocking) connection. An untrusted peer is only told no.
+  void accept(UniqueFd fd, Clock::time_point now) {
+    Connection c;
+    c.fd = std::move(fd);
+    c.deadline = now + options_.request_timeout;
+    if (!control_detail::peer_is_trusted(c.fd.get())) {
+      start_reply(c, "error permission denied: the mount belongs to another user\n", now);
+      if (!write_some(c)) return;
+    }
+    connections_.push_back(std::move(c));
+  }
+
+  // Appends one pollfd per connection, in the order progress() expects them back.
+  void add_pollfds(std::vector<pollfd>& fds) const {
+    for (const Connection& c : connections_) {
+      fds.push_back({c.fd.get(), static_cast<short>(c.replying ? POLLOUT : POLLIN), 0});
+    }
+  }
+
+  // Time to the earliest deadline for poll(); -1 (no limit) without connections.
+  int poll_timeout_ms(Clock::time_point now) const {
+    if (connections_.empty()) return -1;
+    Clock::time_point first = Clock::time_point::max();
+    for (const Connection& c : connections_)
+      first = std::min(first, c.deadline);
+    return ms_until(first, now);
+  }
+
+  // Advances the connections whose pollfds (from add_pollfds) report events, and closes the
+  // ones that finished, failed or passed their deadline.
+  void progress(std::span<const pollfd> polled, Clock::time_point now) {
+    for (std::size_t i = 0; i < connections_.size() && i < polled.size(); ++i) {
+      Connection& c = connections_[i];
+      bool keep = true;
+      if (polled[i].revents != 0) keep = c.replying ? write_some(c) : read_some(c, now);
+      if (!keep || now >= c.deadline) c.fd.reset();
+    }
+    std::erase_if(connections_, [](const Connection& c) { return !c.fd.valid(); });
+  }
+
+ private:
+  struct Connection {
+    UniqueFd fd;
+    std::string request;  // bytes received so far
+    std::string reply;    // set once, when the request is complete
+    std::size_t sent = 0;
+    bool replying = false;
+    Clock::time_point deadline;  // of the current phase
+  };
+
+  void start_reply(Connection& c, std::string reply, Clock::time_point now) {
+    c.reply = std::move(reply);
+    c.replying = true;
+    c.deadline = now + options_.reply_timeout;
+  }
+
+  // Reads what is there; once the line (or EOF, or too much) is in, answers it. False: close.
+  bool read_some(Connection& c, Clock::time_point now) {
+    char buf[kMaxRequest + 1];
+    for (;;) {
+      const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+      c.request.append(buf, static_cast<std::size_t>(n));
+      if (n == 0 || c.request.find('\n') != std::string::npos || c.request.size() > kMaxRequest) {
+        start_reply(c, answer(c.request), now);
+        return write_some(c);
+      }
+    }
+  }
+
+  // Sends what the socket takes. False: close (all sent, or the peer is gone).
+  static bool write_some(Connection& c) {
+    while (c.sent < c.reply.size()) {
+      const ssize_t n =
+          ::send(c.fd.get(), c.reply.data() + c.sent, c.reply.size() - c.sent, MSG_NOSIGNAL);
+      if (n > 0) {
+        c.sent += static_cast<std::size_t>(n);
+      } else if (n < 0 && errno != EINTR) {
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+      }
+    }
+    return false;
+  }
+
+  // The reply to `request` (the bytes received, the line included); calls status_ at most once.
+  std::string answer(const std::string& request) const {
+    const std::size_t nl = request.find('\n');
+    if (nl == std::string::npos || nl > kMaxRequest)
+      return "error bad request: expected one line\n";
+    if (request.compare(0, nl, "status") != 0) return "error unknown request\n";
+    try {
+      return "ok\n" + status_() + "\n";
+    } catch (const std::exception& e) {
+      return std::string("error cannot build the status: ") + e.what() + "\n";
+    }
+  }
+
+  const ControlServerOptions& options_;
+  const ControlServer::StatusFn& status_;
+  std::vector<Connection> connections_;
+};
+
+}  // namespace
 
 namespace control_detail {
 
@@ -130,21 +257,6 @@ bool peer_is_trusted(int fd) {
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
   return cred.uid == ::geteuid() || cred.uid == 0;
-}
-
-Ready wait_fd(int fd, short events, Clock::time_point deadline, int wake_fd) {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return Ready::timeout;
-    pollfd fds[2] = {{fd, events, 0}, {wake_fd, POLLIN, 0}};
-    const int ms = static_cast<int>(std::min<std::int64_t>(left.count(), 60'000)) + 1;
-    const int n = ::poll(fds, wake_fd >= 0 ? 2 : 1, ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Ready::error;
-    if (wake_fd >= 0 && (fds[1].revents & POLLIN)) return Ready::woken;
-    if (fds[0].revents & (events | POLLHUP | POLLERR)) return Ready::ready;
-  }
 }
 
 }  // namespace control_detail
@@ -179,7 +291,8 @@ stdfs::path control_socket_path(const stdfs::path& dir, const stdfs::path& mount
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(const stdfs::path& mountpoint,
-                                                            StatusFn status_json, stdfs::path dir) {
+                                                            StatusFn status_json, stdfs::path dir,
+                                                            ControlServerOptions options) {
   if (dir.empty()) dir = control_dir();
   if (auto r = ensure_control_dir(dir); !r) return std::move(r).take_error();
   std::unique_ptr<ControlServer> server(new ControlServer());
@@ -187,6 +300,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const stdfs::path& m
   server->status_ = std::move(status_json);
   server->state_ = std::make_unique<State>();
   State& s = *server->state_;
+  s.options = options;
+  s.options.max_connections = std::max<std::size_t>(options.max_connections, 1);
   auto addr = unix_address(server->path_);
   if (!addr) return std::move(addr).take_error();
   if (auto r = clear_stale_socket(server->path_); !r) return std::move(r).take_error();
@@ -208,7 +323,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const stdfs::path& m
     s.dev = st.st_dev;
     s.ino = st.st_ino;
   }
-  if (::listen(s.listen_fd, 16) != 0) return sys_error(errno, "listen " + server->path_.string());
+  if (::listen(s.listen_fd, static_cast<int>(kMaxConnections)) != 0)
+    return sys_error(errno, "listen " + server->path_.string());
   s.wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.wake_fd < 0) return sys_error(errno, "eventfd");
   ControlServer* self = server.get();
@@ -242,62 +358,37 @@ void ControlServer::stop() {
   s.listen_fd = s.wake_fd = -1;
 }
 
+// The server thread: one poll() over the stop event, the listening socket (while a slot is
+// free) and every connection.
 void ControlServer::serve() {
-  const int listen_fd = state_->listen_fd, wake_fd = state_->wake_fd;
+  const State& s = *state_;
+  ConnectionSet connections(s.options, status_);
+  Clock::time_point accept_again{};  // after running out of fds: do not spin on accept()
+  std::vector<pollfd> fds;
   for (;;) {
-    const auto ready =
-        control_detail::wait_fd(listen_fd, POLLIN, Clock::time_point::max(), wake_fd);
-    if (ready == control_detail::Ready::woken || ready == control_detail::Ready::error) return;
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) continue;  // EAGAIN (the client gave up), EMFILE...: try again later
-    handle(fd);
-    ::close(fd);
-  }
-}
-
-// Reads the request line, answers it, all within the timeouts and interruptible by stop().
-void ControlServer::handle(int fd) {
-  const int wake_fd = state_->wake_fd;
-  std::string reply;
-  std::string request;
-  if (!control_detail::peer_is_trusted(fd)) {
-    reply = "error permission denied: the mount belongs to another user\n";
-  } else {
-    const auto deadline = Clock::now() + kRequestTimeout;
-    while (request.find('\n') == std::string::npos && request.size() <= kMaxRequest) {
-      if (control_detail::wait_fd(fd, POLLIN, deadline, wake_fd) != control_detail::Ready::ready) {
-        return;
+    const auto now = Clock::now();
+    const bool accepting = connections.size() < s.options.max_connections && now >= accept_again;
+    // A negative fd is ignored by poll(): with every slot taken, newcomers wait in the backlog.
+    fds.assign({{s.wake_fd, POLLIN, 0}, {accepting ? s.listen_fd : -1, POLLIN, 0}});
+    connections.add_pollfds(fds);
+    int timeout = connections.poll_timeout_ms(now);
+    if (now < accept_again)
+      timeout = std::min(timeout < 0 ? 60'000 : timeout, ms_until(accept_again, now));
+    const int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (fds[0].revents & POLLIN)) return;  // stop(), or poll() itself failed
+    connections.progress(std::span(fds).subspan(2), Clock::now());
+    if (!accepting || !(fds[1].revents & POLLIN)) continue;
+    while (connections.size() < s.options.max_connections) {
+      const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        connections.accept(UniqueFd(fd), Clock::now());
+        continue;
       }
-      char buf[kMaxRequest + 1];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) break;
-      request.append(buf, static_cast<std::size_t>(n));
-    }
-    const std::size_t nl = request.find('\n');
-    const std::string line = nl == std::string::npos ? request : request.substr(0, nl);
-    if (nl == std::string::npos || nl > kMaxRequest) {
-      reply = "error bad request: expected one line\n";
-    } else if (line == "status") {
-      try {
-        reply = "ok\n" + status_() + "\n";
-      } catch (const std::exception& e) {
-        reply = std::string("error cannot build the status: ") + e.what() + "\n";
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        accept_again = Clock::now() + std::chrono::milliseconds(100);
       }
-    } else {
-      reply = "error unknown request\n";
-    }
-  }
-  const auto deadline = Clock::now() + kReplyTimeout;
-  for (std::size_t done = 0; done < reply.size();) {
-    const ssize_t n = ::send(fd, reply.data() + done, reply.size() - done, MSG_NOSIGNAL);
-    if (n > 0) {
-      done += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return;
-    if (control_detail::wait_fd(fd, POLLOUT, deadline, wake_fd) != control_detail::Ready::ready) {
-      return;
+      break;  // EAGAIN: none left (or the client gave up)
     }
   }
 }

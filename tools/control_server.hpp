@@ -10,9 +10,16 @@
 // owned by us, or writable by others; the socket is 0600; and every connection's peer
 // credentials (SO_PEERCRED) must be our uid or root, on both sides.
 //
-// Protocol: the client sends one line, "status\n" (at most kMaxRequest bytes, within
-// kRequestTimeout); the server answers "ok\n" followed by the JSON status document, or
-// "error <message>\n", and closes the connection.
+// Protocol: the client sends one line, "status\n" (at most kMaxRequest bytes, within the
+// request timeout, kRequestTimeout by default); the server answers "ok\n" followed by the JSON
+// status document, or "error <message>\n", and closes the connection. The whole reply must be
+// taken within the reply timeout (kReplyTimeout) or the server drops the connection.
+//
+// Concurrency: one server thread multiplexes up to kMaxConnections connections with poll(), so
+// a client that stalls (sends nothing, or never reads its reply) costs only its own slot until
+// its deadline. While every slot is taken the server stops accepting: newcomers wait in the
+// listen backlog (kMaxConnections deep) until a slot frees, and a client whose connect() finds
+// the backlog full too gives up after its own timeout.
 #pragma once
 
 #include <chrono>
@@ -29,6 +36,7 @@ namespace torfs::tools {
 inline constexpr std::size_t kMaxRequest = 256;
 inline constexpr std::chrono::milliseconds kRequestTimeout{2000};
 inline constexpr std::chrono::milliseconds kReplyTimeout{10000};
+inline constexpr std::size_t kMaxConnections = 16;
 
 // The runtime directory above, without touching the filesystem beyond checking whether
 // /run/user/<uid> exists.
@@ -43,12 +51,21 @@ Result<void> check_control_dir(const std::filesystem::path& dir);
 std::filesystem::path control_socket_path(const std::filesystem::path& dir,
                                           const std::filesystem::path& mountpoint);
 
-// Serves "status" requests on its own thread until stop() or destruction. Requests are
-// handled one at a time (each is bounded by the timeouts above).
+// Limits of one ControlServer; the defaults are the protocol's (tests shorten or lengthen them).
+struct ControlServerOptions {
+  std::chrono::milliseconds request_timeout = kRequestTimeout;  // from accept to the full line
+  std::chrono::milliseconds reply_timeout = kReplyTimeout;      // to hand over the whole reply
+  std::size_t max_connections = kMaxConnections;                // served at once (at least 1)
+};
+
+// Serves "status" requests on its own thread until stop() or destruction, many clients at
+// once (see Concurrency above).
 class ControlServer {
  public:
-  // Called on the server thread for every status request; must be thread-safe with respect
-  // to the rest of the program. An exception it throws becomes an "error" reply.
+  // Called on the server thread, once per well-formed "status" request, when its line has
+  // arrived (other connections wait meanwhile, so it should not block for long); must be
+  // thread-safe with respect to the rest of the program. An exception it throws becomes an
+  // "error" reply.
   using StatusFn = std::function<std::string()>;
 
   // Binds the socket for `mountpoint` (canonical) in `dir` (default control_dir()). A stale
@@ -56,20 +73,22 @@ class ControlServer {
   // error (std::errc::address_in_use), as is an unsafe directory or an over-long path.
   static Result<std::unique_ptr<ControlServer>> start(const std::filesystem::path& mountpoint,
                                                       StatusFn status_json,
-                                                      std::filesystem::path dir = {});
+                                                      std::filesystem::path dir = {},
+                                                      ControlServerOptions options = {});
   ~ControlServer();
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
-  // Stops the thread (interrupting a slow client) and unlinks the socket if it is still ours.
-  // Idempotent. Not to be called from the status callback.
+  // Stops the thread and unlinks the socket if it is still ours. Returns promptly whatever
+  // the clients do: connections still open (stalled or mid-reply) are closed without waiting
+  // for them; only a status callback already running is waited for. Idempotent. Not to be
+  // called from the status callback.
   void stop();
   const std::filesystem::path& socket_path() const { return path_; }
 
  private:
   ControlServer() = default;
   void serve();
-  void handle(int fd);
 
   struct State;
   std::unique_ptr<State> state_;
@@ -82,7 +101,8 @@ class ControlServer {
 // Asks the server on `socket` for its status document and returns the JSON text. Errors:
 // no_such_file_or_directory (no socket: nothing mounted there), connection_refused (a stale
 // socket: its mount is gone), permission_denied (not our socket, or the server refused us),
-// timed_out, and protocol_error for a malformed or oversized reply.
+// timed_out (also when the server is so busy that connect() cannot get in before `timeout`),
+// and protocol_error for a malformed or oversized reply.
 Result<std::string> request_status(const std::filesystem::path& socket,
                                    std::chrono::milliseconds timeout = kReplyTimeout);
 
@@ -98,11 +118,6 @@ Result<std::vector<ControlAnswer>> query_all_mounts(const std::filesystem::path&
 namespace control_detail {
 // True when the peer of a connected Unix socket runs as our effective uid or as root.
 bool peer_is_trusted(int fd);
-enum class Ready { ready, timeout, woken, error };
-// Waits until `fd` is ready for `events` (POLLIN/POLLOUT), the deadline passes, or `wake_fd`
-// (-1: none) becomes readable.
-Ready wait_fd(int fd, short events, std::chrono::steady_clock::time_point deadline,
-              int wake_fd = -1);
 }  // namespace control_detail
 
 }  // namespace torfs::tools

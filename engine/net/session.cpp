@@ -354,10 +354,9 @@ Result<std::shared_ptr<Torrent>> Session::add_torrent(Metainfo metainfo, Torrent
   auto torrent = std::make_shared<TorrentImpl>(*s.ctx, std::move(metainfo), std::move(config),
                                                std::move(*data), *id, resume->have);
   torrent->queue_commit(std::move(resume->rechecked));
-  if (auto stored = s.store->list_torrents()) {
-    for (const StoredTorrent& t : *stored) {
-      if (t.id == *id) torrent->set_prior_transfer(t.uploaded, t.downloaded);
-    }
+  // One indexed lookup: a directory mount adds thousands of torrents.
+  if (auto stored = s.store->find_torrent(*id); stored && *stored) {
+    torrent->set_prior_transfer((*stored)->uploaded, (*stored)->downloaded);
   }
   std::promise<bool> added;
   auto added_future = added.get_future();

@@ -162,21 +162,7 @@ TEST_F(ControlTest, StatusCallbackExceptionBecomesAnError) {
   EXPECT_NE(r.error().message.find("boom"), std::string::npos);
 }
 
-TEST_F(ControlTest, SilentClientDoesNotBlockStop) {
-  auto server = ControlServer::start(
-      "/mnt/a", [] { return std::string("{}"); }, dir_);
-  ASSERT_TRUE(server);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", (*server)->socket_path().c_str());
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the server is in handle()
-  server->reset();  // must interrupt the wait for the request line
-  char c;
-  EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "closed without a reply";
-  ::close(fd);
-}
+// Stalled clients and stop(): tests/tools/control_server_test.cpp.
 
 TEST_F(ControlTest, StaleSocketsAreReplacedAndSkipped) {
   ASSERT_TRUE(ensure_control_dir(dir_));
