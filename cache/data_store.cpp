@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace torfs {
 namespace {
@@ -270,34 +271,54 @@ Result<std::uint64_t> DataStore::punch(std::uint64_t stream_offset, std::uint64_
   Result<void> result;
   std::uint64_t punched = 0;
   visit_slices(layout_, stream_offset, length, [&](const FileSlice& slice) {
-    if (layout_.file(slice.file).pad) return true;
-    auto fd = lookup(slice.file);
-    if (!fd) {
-      result = std::move(fd).take_error();
-      return false;
-    }
-    if (*fd < 0) return true;  // never written: nothing allocated
-    struct stat st {};
-    if (::fstat(*fd, &st) < 0) {
-      result = io_error(errno, "stat", 0, 0, path_of(slice.file));
-      return false;
-    }
     // Round inward: a block shared with a neighbour's bytes must keep its data.
-    const std::uint64_t block =
-        st.st_blksize > 0 ? static_cast<std::uint64_t>(st.st_blksize) : 4096;
+    const std::uint64_t block = block_size(slice.file);
     const std::uint64_t begin = (slice.file_offset + block - 1) / block * block;
     const std::uint64_t end = (slice.file_offset + slice.length) / block * block;
     if (end <= begin) return true;
-    if (::fallocate(*fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(begin),
-                    static_cast<off_t>(end - begin)) < 0) {
-      result = io_error(errno, "punch a hole of", end - begin, begin, path_of(slice.file));
+    auto n = punch_file(slice.file, begin, end - begin);
+    if (!n) {
+      result = std::move(n).take_error();
       return false;
     }
-    punched += end - begin;
+    punched += *n;
     return true;
   });
   if (!result) return std::move(result).take_error();
   return punched;
+}
+
+Result<std::uint64_t> DataStore::punch_file(FileIndex file, std::uint64_t file_offset,
+                                            std::uint64_t length) {
+  if (options_.read_only) return read_only_error(root_);
+  const FileEntry& entry = layout_.file(file);
+  if (file_offset > entry.size || length > std::numeric_limits<off_t>::max() - file_offset) {
+    return make_error(std::errc::invalid_argument,
+                      "punch of " + std::to_string(length) + " bytes at offset " +
+                          std::to_string(file_offset) + " starts past the end of " +
+                          path_of(file).string() + " (" + std::to_string(entry.size) + " bytes)");
+  }
+  if (entry.pad || length == 0) return std::uint64_t{0};
+  auto fd = lookup(file);
+  if (!fd) return std::move(fd).take_error();
+  if (*fd < 0) return std::uint64_t{0};  // never written: nothing allocated
+  if (::fallocate(*fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(file_offset),
+                  static_cast<off_t>(length)) < 0) {
+    return io_error(errno, "punch a hole of", length, file_offset, path_of(file));
+  }
+  return length;
+}
+
+std::uint64_t DataStore::block_size(FileIndex file) const {
+  FileSlot& slot = slots_[file.value()];
+  if (const std::uint64_t known = slot.block_size.load(std::memory_order_relaxed)) return known;
+  struct stat st {};
+  auto fd = lookup(file);
+  const bool from_file = fd && *fd >= 0 && ::fstat(*fd, &st) == 0;
+  if (!from_file && ::fstat(root_fd_.get(), &st) != 0) st.st_blksize = 0;
+  const std::uint64_t size = st.st_blksize > 0 ? static_cast<std::uint64_t>(st.st_blksize) : 4096;
+  if (from_file) slot.block_size.store(size, std::memory_order_relaxed);
+  return size;
 }
 
 }  // namespace torfs

@@ -119,6 +119,15 @@ class DataStore {
   // an out-of-range request, or a filesystem without hole punching (EOPNOTSUPP), naming the
   // file. Callers must make sure nobody reads or writes the range meanwhile.
   Result<std::uint64_t> punch(std::uint64_t stream_offset, std::uint64_t length);
+  // Punches exactly [file_offset, file_offset + length) of one file (the range may extend past
+  // the end of the file, up to a block boundary): whole blocks inside are freed, partial blocks
+  // at the edges are zeroed but stay allocated. The caller vouches for every byte of the range
+  // (e.g. rounded out to block_size() only where the neighbouring bytes are known absent).
+  // A pad file or an absent file punches nothing. Returns the bytes passed to fallocate.
+  Result<std::uint64_t> punch_file(FileIndex file, std::uint64_t file_offset, std::uint64_t length);
+  // The filesystem block size of `file` (st_blksize; of the data directory while the file does
+  // not exist yet). Cached once the file exists.
+  std::uint64_t block_size(FileIndex file) const;
 
   const FileLayout& layout() const { return layout_; }
   const std::filesystem::path& root() const { return root_; }
@@ -131,6 +140,8 @@ class DataStore {
     std::atomic<int> fd{kUnknown};
     std::atomic<bool> dirty{false};       // written since the last sync
     std::atomic<bool> size_fixed{false};  // ftruncate'd to its final size by us
+    // st_blksize of the file, 0 = not known yet.
+    std::atomic<std::uint64_t> block_size{0};
   };
 
   DataStore(std::filesystem::path root, UniqueFd root_fd, const FileLayout& layout,

@@ -13,6 +13,8 @@
 //    takes the same mutex and drops pieces that are no longer verified.
 //  - An evicted piece is held in the picker (never requested, so never written) until its punch
 //    is done: a punch never lands on a fresh copy.
+//  - A filesystem block shared with other pieces is punched whole only when those are absent
+//    and idle; they are held too until the punch is done (torrent_cache_blocks.cpp).
 #include <algorithm>
 #include <chrono>
 
@@ -20,6 +22,7 @@
 #include <boost/asio/post.hpp>
 
 #include "engine/net/cache_budget.hpp"
+#include "engine/net/torrent_cache.hpp"
 #include "engine/net/torrent_impl.hpp"
 
 namespace torfs {
@@ -32,40 +35,11 @@ constexpr std::uint64_t kWindowShare = 4;
 constexpr auto kLogInterval = std::chrono::seconds(30);
 }  // namespace
 
-class TorrentCache final : public CacheMember {
- public:
-  explicit TorrentCache(TorrentImpl& torrent) : t_(torrent) {}
-
-  void eviction_candidates(std::vector<CacheCandidate>& out) override;
-  std::uint64_t last_used(PieceIndex piece) const override {
-    return t_.last_used_[piece.value()].load(std::memory_order_relaxed);
-  }
-  bool try_evict(PieceIndex piece) override;
-  std::function<void()> take_eviction_job() override;
-
-  // Disk worker: rows, then bytes, then file state; then releases the picker holds.
-  static void evict_on_disk(const std::shared_ptr<TorrentImpl>& t,
-                            const std::vector<PieceIndex>& pieces);
-
-  std::vector<std::uint32_t> reserved;  // pieces with a reservation (engine thread)
-  // Evictions since the last info line (engine thread): one line per kLogInterval, not one
-  // per piece, while a stream keeps the cache full.
-  std::uint64_t unlogged_pieces = 0;
-  std::uint64_t unlogged_bytes = 0;
-  std::chrono::steady_clock::time_point last_log{};
-  // A filesystem without hole punching fails every eviction the same way: say it once.
-  std::atomic<bool> punch_warned{false};
-
- private:
-  // Needed by a parked read, or inside an open reader's window (or the piece just before it,
-  // the one being read). Engine thread.
-  bool is_protected(std::uint32_t piece) const;
-
-  TorrentImpl& t_;
-  std::vector<PieceIndex> evicted_;  // since the last take_eviction_job()
-};
-
 // ---------------------------------------------------------------- CacheMember
+
+std::uint64_t TorrentCache::last_used(PieceIndex piece) const {
+  return t_.last_used_[piece.value()].load(std::memory_order_relaxed);
+}
 
 bool TorrentCache::is_protected(std::uint32_t piece) const {
   const PieceIndex p(piece);
@@ -117,7 +91,7 @@ bool TorrentCache::try_evict(PieceIndex piece) {
   const FileLayout& layout = t_.metainfo_.layout;
   const std::uint32_t size = layout.piece_size(piece);
   t_.picker_.clear_have(piece);
-  t_.picker_.set_held(piece, true);  // until evict_on_disk punched it
+  hold(piece);  // until evict_on_disk punched it
   visit_slices(layout, layout.piece_offset(piece), size, [&](const FileSlice& s) {
     t_.file_have_[s.file.value()].fetch_sub(s.length, std::memory_order_relaxed);
     return true;
@@ -125,36 +99,37 @@ bool TorrentCache::try_evict(PieceIndex piece) {
   t_.have_bytes_.fetch_sub(size, std::memory_order_relaxed);
   t_.pieces_have_.store(t_.picker_.num_have(), std::memory_order_release);
   t_.refresh_priority(i);
-  evicted_.push_back(piece);
+  batch_.pieces.push_back(piece);
+  plan_punch(piece);
   return true;
 }
 
 std::function<void()> TorrentCache::take_eviction_job() {
-  if (evicted_.empty()) return {};
-  std::vector<PieceIndex> pieces = std::move(evicted_);
-  evicted_.clear();
-  return [t = t_.shared_from_this(), pieces = std::move(pieces)] { evict_on_disk(t, pieces); };
+  retry_pending_blocks();
+  if (batch_.pieces.empty() && batch_.ranges.empty()) return {};
+  Batch batch = std::move(batch_);
+  batch_ = Batch{};
+  return [t = t_.shared_from_this(), batch = std::move(batch)] { evict_on_disk(t, batch); };
 }
 
-void TorrentCache::evict_on_disk(const std::shared_ptr<TorrentImpl>& t,
-                                 const std::vector<PieceIndex>& pieces) {
-  const FileLayout& layout = t->metainfo_.layout;
+void TorrentCache::evict_on_disk(const std::shared_ptr<TorrentImpl>& t, const Batch& batch) {
   std::string error;
   {
     std::lock_guard lock(t->storage_mutex_);
-    if (auto removed = t->ctx_.store.evict_pieces(t->id_, pieces); !removed) {
+    // The neighbours' rows go too: none should exist (they are not verified), but a row must
+    // never survive the bytes it vouches for.
+    std::vector<PieceIndex> rows = batch.pieces;
+    rows.insert(rows.end(), batch.neighbours.begin(), batch.neighbours.end());
+    if (auto removed = t->ctx_.store.evict_pieces(t->id_, rows); !removed) {
       // The rows may still be there: the bytes must stay (over budget, but never wrong).
       error = "cannot remove completion rows, keeping the data: " + removed.error().message;
     } else {
       std::vector<FileIndex> files;
-      for (PieceIndex p : pieces) {
-        auto punched = t->store_->punch(layout.piece_offset(p), layout.piece_size(p));
+      for (const PunchRange& r : batch.ranges) {
+        auto punched = t->store_->punch_file(r.file, r.offset, r.length);
         if (!punched && error.empty() && !t->cache_->punch_warned.exchange(true))
           error = "cannot free evicted data (said once): " + punched.error().message;
-        visit_slices(layout, layout.piece_offset(p), layout.piece_size(p), [&](const FileSlice& s) {
-          if (std::find(files.begin(), files.end(), s.file) == files.end()) files.push_back(s.file);
-          return true;
-        });
+        if (std::find(files.begin(), files.end(), r.file) == files.end()) files.push_back(r.file);
       }
       // Punching changed the files' mtime: record it, or a restart would distrust (and
       // re-hash) every remaining piece of these files.
@@ -168,11 +143,11 @@ void TorrentCache::evict_on_disk(const std::shared_ptr<TorrentImpl>& t,
     }
   }
   if (!error.empty()) t->ctx_.log(LogLevel::warning, t->metainfo_.name, ": cache: ", error);
-  asio::post(t->ctx_.io, [t, pieces] {
-    for (PieceIndex p : pieces) {
-      t->picker_.set_held(p, false);
-      t->refresh_priority(p.value());
-    }
+  asio::post(t->ctx_.io, [t, batch] {
+    for (PieceIndex p : batch.pieces)
+      t->cache_->release(p);
+    for (PieceIndex p : batch.neighbours)
+      t->cache_->release(p);
     if (t->stopping_) return;
     t->update_interest_all();
     t->refill_all();

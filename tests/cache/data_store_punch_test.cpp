@@ -137,5 +137,64 @@ TEST_F(DataStorePunchTest, RejectsReadOnlyAndOutOfRange) {
   EXPECT_EQ(read(0, 4096), pattern(4096, 4));
 }
 
+TEST_F(DataStorePunchTest, BlockSizeIsTheFilesStBlksize) {
+  open({entry("f", 100000), entry("later", 5000)}, 16384);
+  struct stat root {};
+  ASSERT_EQ(::stat((base_ / "data").c_str(), &root), 0);
+  EXPECT_EQ(store_->block_size(FileIndex(1)), static_cast<std::uint64_t>(root.st_blksize));
+  ASSERT_TRUE(store_->write(0, pattern(16384, 5)).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((base_ / "data" / "f").c_str(), &st), 0);
+  EXPECT_EQ(store_->block_size(FileIndex(0)), static_cast<std::uint64_t>(st.st_blksize));
+}
+
+TEST_F(DataStorePunchTest, PunchFileIsExactFreesWholeBlocksAndTheTailBlock) {
+  open({entry("f", 100000)}, 16384);
+  const std::string data = pattern(100000, 6);
+  ASSERT_TRUE(store_->write(0, data).ok());
+  ASSERT_TRUE(store_->sync().ok());
+  const std::uint64_t block = store_->block_size(FileIndex(0));
+  ASSERT_GE(block, 512u);
+  ASSERT_LT(3 * block, 100000u);
+  const std::uint64_t before = allocated("f");
+
+  // [100, 3 * block): the partial first block is zeroed (and stays allocated), blocks 1 and 2
+  // are freed; every byte outside the range stays.
+  auto punched = store_->punch_file(FileIndex(0), 100, 3 * block - 100);
+  ASSERT_TRUE(punched.ok()) << punched.error().message;
+  EXPECT_EQ(*punched, 3 * block - 100);
+  EXPECT_EQ(allocated("f"), before - 2 * block);
+  std::string expected = data;
+  expected.replace(100, 3 * block - 100, 3 * block - 100, '\0');
+  EXPECT_EQ(read(0, 100000), expected);
+
+  // The file ends inside its last block: punching up to the block's end frees it, size kept.
+  const std::uint64_t tail = 100000 / block * block;
+  ASSERT_NE(tail, 100000u);
+  ASSERT_TRUE(store_->punch_file(FileIndex(0), tail, block).ok());
+  EXPECT_EQ(allocated("f"), before - 3 * block);
+  EXPECT_EQ(size_of("f"), 100000u);
+  expected.replace(tail, 100000 - tail, 100000 - tail, '\0');
+  EXPECT_EQ(read(0, 100000), expected);
+}
+
+TEST_F(DataStorePunchTest, PunchFileSkipsPadAndAbsentFilesAndRejectsBadRanges) {
+  open({entry("a", 5000), entry(".pad/3192", 3192, true), entry("b", 5000)}, 8192);
+  EXPECT_EQ(store_->punch_file(FileIndex(1), 0, 3192).value(), 0u);  // pad: never on disk
+  EXPECT_EQ(store_->punch_file(FileIndex(2), 0, 5000).value(), 0u);  // never written
+  EXPECT_FALSE(fs::exists(base_ / "data" / "b"));
+  auto past = store_->punch_file(FileIndex(0), 5001, 10);
+  ASSERT_FALSE(past.ok());
+  EXPECT_EQ(past.error().code, std::errc::invalid_argument);
+  EXPECT_NE(past.error().message.find("/a"), std::string::npos) << past.error().message;
+  store_.reset();
+  DataStoreOptions ro;
+  ro.read_only = true;
+  open({entry("a", 5000), entry(".pad/3192", 3192, true), entry("b", 5000)}, 8192, ro);
+  auto r = store_->punch_file(FileIndex(0), 0, 4096);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, std::errc::read_only_file_system);
+}
+
 }  // namespace
 }  // namespace torfs
