@@ -121,7 +121,8 @@ bool add_size(std::uint64_t& total, std::uint64_t size) {
 }
 
 Result<std::vector<FileEntry>> parse_files(Node info, const MetainfoLimits& limits,
-                                           const std::string& name, Metainfo& m) {
+                                           const std::string& name, std::string_view raw_name,
+                                           Metainfo& m) {
   auto files = info.find("files");
   if (!files->is_list()) return fail("info.files is not a list");
   if (files->size() == 0) return fail("info.files is empty (nothing to download)");
@@ -148,8 +149,13 @@ Result<std::vector<FileEntry>> parse_files(Node info, const MetainfoLimits& limi
     inputs.push_back({std::move(*path), file.pad});
   }
   auto paths = sanitize_file_paths(name, inputs, m.warnings);
+  m.original_paths.reserve(inputs.size());
   for (std::size_t i = 0; i < entries.size(); ++i) {
     entries[i].path = std::move(paths[i]);
+    std::vector<std::string>& original = m.original_paths.emplace_back();
+    original.reserve(inputs[i].elements.size() + 1);
+    original.emplace_back(raw_name);
+    original.insert(original.end(), inputs[i].elements.begin(), inputs[i].elements.end());
   }
   return entries;
 }
@@ -190,7 +196,7 @@ Result<void> parse_info(Node info, bool canonical, const MetainfoLimits& limits,
   if (!has_files && !has_length) return fail("info has neither 'length' nor 'files'");
   std::vector<FileEntry> files;
   if (has_files) {
-    auto parsed = parse_files(info, limits, m.name, m);
+    auto parsed = parse_files(info, limits, m.name, raw_name.value_or(""), m);
     if (!parsed) return std::move(parsed).take_error();
     files = std::move(*parsed);
     m.multi_file = true;
@@ -202,6 +208,7 @@ Result<void> parse_info(Node info, bool canonical, const MetainfoLimits& limits,
     file.size = *length;
     apply_attributes(info, file, {});
     file.pad = false;  // a single file is the payload, whatever its attributes claim
+    m.original_paths.push_back({std::string(raw_name.value_or(""))});
   }
 
   auto layout = FileLayout::create(std::move(files), *piece_length);

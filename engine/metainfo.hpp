@@ -39,6 +39,10 @@ struct Metainfo {
   std::optional<std::int64_t> creation_date;
   // What sanitizing changed (renamed paths, dropped duplicates...), for `torfs info` to show.
   std::vector<std::string> warnings;
+  // Per file (layout order), the path elements exactly as the torrent gives them, the torrent's
+  // name first: a web seed's URL is built from these (BEP 19), not from the sanitized, maybe
+  // renamed FileEntry::path. Empty when unknown (a Metainfo not made by parsing).
+  std::vector<std::vector<std::string>> original_paths;
 };
 
 // Parses a whole .torrent file's bytes. Accepts what real clients write: unsorted keys (the

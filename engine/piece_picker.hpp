@@ -137,6 +137,26 @@ class PiecePicker {
   // The first wanted piece in picking order (class, deadline, rarity) of priority >= min that
   // nobody is downloading, claimed as by claim_piece; nullopt when there is none.
   std::optional<PieceIndex> claim_next_piece(PeerKey peer, Priority min, Clock::time_point now);
+  // A web seed fetches a run of consecutive pieces with one HTTP range request, so the longer
+  // the run, the fewer requests (piece_picker_claim.cpp).
+  struct Run {
+    PieceIndex first;
+    std::uint32_t count = 0;
+    friend bool operator==(const Run&, const Run&) = default;
+  };
+  // Claims first, first + 1, ... as claim_piece does, stopping before the first piece it
+  // refuses or after max_pieces (>= 1); returns how many it claimed (0: `first` was refused).
+  std::uint32_t claim_run(PieceIndex first, PeerKey peer, Priority min, std::uint32_t max_pieces,
+                          Clock::time_point now);
+  // A web seed's background fetch: the piece claim_next_piece would take, moved back to the
+  // start of the claimable run around it (same priority and availability, so nothing more
+  // urgent or rarer is passed over; `now` pieces keep their deadline order and are not moved;
+  // at most kMaxRunWalk * max_pieces back, else to a multiple of max_pieces), then claimed
+  // forward as claim_run. Starting runs at their start keeps the unclaimed stretches whole:
+  // random starts would cut them into pieces shorter than max_pieces. nullopt: none claimable.
+  static constexpr std::uint32_t kMaxRunWalk = 64;
+  std::optional<Run> claim_next_run(PeerKey peer, Priority min, std::uint32_t max_pieces,
+                                    Clock::time_point now);
   // Blocks of a piece in progress that were received (0 when it is not in progress).
   std::uint32_t blocks_received(PieceIndex p) const;
 
@@ -180,6 +200,9 @@ class PiecePicker {
   void pick_duplicates(const Bitfield* peer_has, PeerKey peer, const PickOptions& opt,
                        bool late_only, std::vector<BlockRef>& out);
   static bool remove_requester(Block& b, PeerKey peer);
+  // claim_piece() would accept p (wanted, priority >= min, nobody downloading it).
+  bool claimable(std::uint32_t p, Priority min) const;
+  std::uint32_t run_start(std::uint32_t chosen, Priority min, std::uint32_t max_pieces) const;
 
   std::uint32_t num_pieces_;
   std::uint32_t piece_length_;

@@ -45,6 +45,10 @@ struct TorrentStats {
   double upload_rate = 0;
   std::uint32_t peers = 0;  // connected peers
   std::uint32_t seeds = 0;
+  // Web seeds (BEP 19) fetching for this torrent right now, and the payload bytes received
+  // from web seeds this session (included in `downloaded`).
+  std::uint32_t web_seeds = 0;
+  std::uint64_t web_seed_downloaded = 0;
 };
 
 class TorrentView {

@@ -57,33 +57,43 @@ std::string encode_path_element(std::string_view element) {
 }
 
 std::string file_url(std::string_view base, const FileLayout& layout, FileIndex file,
-                     bool multi_file) {
+                     bool multi_file, const OriginalPaths* original) {
+  std::vector<std::string_view> elements;
+  if (original && file.value() < original->size()) {
+    for (const std::string& e : (*original)[file.value()]) {
+      if (!e.empty() && e != "." && e != "..") elements.push_back(e);
+    }
+  }
   const std::string& path = layout.file(file).path;
+  if (elements.empty()) {  // the sanitized path: its elements are never "", "." or ".."
+    for (std::size_t start = 0; start <= path.size();) {
+      const std::size_t end = std::min(path.find('/', start), path.size());
+      elements.push_back(std::string_view(path).substr(start, end - start));
+      start = end + 1;
+    }
+  }
   const bool slash = !base.empty() && base.back() == '/';
   if (!multi_file) {
-    return slash ? std::string(base) + encode_path_element(path) : std::string(base);
+    return slash ? std::string(base) + encode_path_element(elements.front()) : std::string(base);
   }
   std::string url(base);
-  if (!slash) url += '/';
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    const std::size_t end = std::min(path.find('/', start), path.size());
-    if (start != 0) url += '/';
-    url += encode_path_element(std::string_view(path).substr(start, end - start));
-    start = end + 1;
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i != 0 || !slash) url += '/';
+    url += encode_path_element(elements[i]);
   }
   return url;
 }
 
 std::vector<FileRequest> plan_fetch(std::string_view base, const FileLayout& layout,
-                                    bool multi_file, std::uint64_t offset, std::uint64_t length) {
+                                    bool multi_file, std::uint64_t offset, std::uint64_t length,
+                                    const OriginalPaths* original) {
   std::vector<FileRequest> out;
   std::uint64_t at = 0;
   for (const FileSlice& s : layout.map_range(offset, length)) {
     const FileEntry& entry = layout.file(s.file);
     FileRequest r;
     r.pad = entry.pad;
-    if (!r.pad) r.url = file_url(base, layout, s.file, multi_file);
+    if (!r.pad) r.url = file_url(base, layout, s.file, multi_file, original);
     r.file = s.file;
     r.file_size = entry.size;
     r.file_offset = s.file_offset;

@@ -48,6 +48,12 @@ class Fields {
     if (n > max) return bad(at(key), "is too large (" + std::to_string(n) + ")");
     return n;
   }
+  // A field newer mounts send: absent (a mount of an earlier torfs) reads as 0.
+  Result<std::uint64_t> optional_uint(
+      std::string_view key, std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) const {
+    if (!o_.if_contains(key)) return std::uint64_t{0};
+    return uint(key, max);
+  }
   Result<std::int64_t> sint(std::string_view key) const {
     auto v = get(key);
     if (!v) return std::move(v).take_error();
@@ -119,6 +125,8 @@ Result<TorrentStatus> parse_torrent(const json::value& v, const std::string& whe
   TORFS_TAKE(t.upload_rate, f.number("upload_rate"));
   TORFS_TAKE(t.peers, f.uint("peers", kMaxU32));
   TORFS_TAKE(t.seeds, f.uint("seeds", kMaxU32));
+  TORFS_TAKE(t.web_seeds, f.optional_uint("web_seeds", kMaxU32));
+  TORFS_TAKE(t.web_seed_downloaded, f.optional_uint("web_seed_downloaded"));
   TORFS_TAKE(t.downloaded, f.uint("downloaded"));
   TORFS_TAKE(t.uploaded, f.uint("uploaded"));
   TORFS_TAKE(t.total_downloaded, f.uint("total_downloaded"));

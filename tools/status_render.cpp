@@ -50,6 +50,14 @@ std::string fit(const std::string& s, int cells) {
   return s.substr(0, end);
 }
 
+// "  web seeds N (B)": web seeds fetching now and the bytes they sent this session; nothing for a
+// torrent no web seed has served (most have none).
+std::string web_seeds(const TorrentStatus& t) {
+  if (t.web_seeds == 0 && t.web_seed_downloaded == 0) return {};
+  return "  web seeds " + std::to_string(t.web_seeds) + " (" + format_bytes(t.web_seed_downloaded) +
+         ")";
+}
+
 // Line 1: name, progress, amounts and ratio; line 2: rates and peers; line 3: transfers. On a
 // terminal only the name is cut (no line wraps); a pipe gets everything whole.
 void render_header(const TorrentStatus& t, const TextStyle& style, int width, std::string& out) {
@@ -65,7 +73,7 @@ void render_header(const TorrentStatus& t, const TextStyle& style, int width, st
   }
   out += std::string(u ? "  ↓ " : "  down ") + rate(t.download_rate) + (u ? "  ↑ " : "  up ") +
          rate(t.upload_rate) + "  peers " + std::to_string(t.peers) + " (" +
-         std::to_string(t.seeds) + " seeds)\n";
+         std::to_string(t.seeds) + " seeds)" + web_seeds(t) + "\n";
   out += "  session: " + format_bytes(t.downloaded) + " down, " + format_bytes(t.uploaded) +
          " up;  all time: " + format_bytes(t.total_downloaded) + " down, " +
          format_bytes(t.total_uploaded) + " up\n";

@@ -25,6 +25,8 @@ TorrentStatus torrent_status(const MountedTorrent& mounted) {
   t.upload_rate = stats.upload_rate;
   t.peers = stats.peers;
   t.seeds = stats.seeds;
+  t.web_seeds = stats.web_seeds;
+  t.web_seed_downloaded = stats.web_seed_downloaded;
   t.downloaded = stats.downloaded;
   t.uploaded = stats.uploaded;
   t.total_downloaded = stats.total_downloaded;
@@ -59,6 +61,8 @@ void write_torrent(JsonWriter& j, const TorrentStatus& t) {
   j.field("upload_rate", t.upload_rate);
   j.field("peers", t.peers);
   j.field("seeds", t.seeds);
+  j.field("web_seeds", t.web_seeds);
+  j.field("web_seed_downloaded", t.web_seed_downloaded);
   j.field("downloaded", t.downloaded);
   j.field("uploaded", t.uploaded);
   j.field("total_downloaded", t.total_downloaded);

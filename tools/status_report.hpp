@@ -40,7 +40,9 @@ struct TorrentStatus {
   double upload_rate = 0;
   std::uint32_t peers = 0;
   std::uint32_t seeds = 0;
-  std::uint64_t downloaded = 0;  // this session
+  std::uint32_t web_seeds = 0;            // web seeds fetching now
+  std::uint64_t web_seed_downloaded = 0;  // this session, part of `downloaded`
+  std::uint64_t downloaded = 0;           // this session
   std::uint64_t uploaded = 0;
   std::uint64_t total_downloaded = 0;  // all time
   std::uint64_t total_uploaded = 0;

@@ -134,6 +134,8 @@ TorrentStats TorrentImpl::stats() const {
   s.upload_rate = upload_rate_.load(std::memory_order_relaxed);
   s.peers = num_peers_.load(std::memory_order_relaxed);
   s.seeds = num_seeds_.load(std::memory_order_relaxed);
+  s.web_seeds = num_web_seeds_.load(std::memory_order_relaxed);
+  s.web_seed_downloaded = web_seed_downloaded_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -225,6 +225,8 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   std::atomic<double> upload_rate_{0};
   std::atomic<std::uint32_t> num_peers_{0};
   std::atomic<std::uint32_t> num_seeds_{0};
+  std::atomic<std::uint32_t> num_web_seeds_{0};        // torrent_webseed.cpp
+  std::atomic<std::uint64_t> web_seed_downloaded_{0};  // torrent_webseed.cpp
   std::atomic<WaitTicket> next_ticket_{1};
   // Cache budget (torrent_cache.cpp): per-piece read pins and last-use stamps (any thread,
   // allocated by start()); the engine-side part; commits vs evictions on disk workers.

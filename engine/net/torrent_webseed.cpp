@@ -6,9 +6,13 @@
 //      reader waiting longer than kSlowAfter, only readers' readahead windows.
 // A fetch is a run of consecutive pieces (at most web_seed::kMaxFetchBytes, or one piece when
 // pieces are larger), claimed in the picker under the web seed's own PeerKey so peers leave
-// them alone; a reader's piece that peers already work on is fetched without a claim and the
-// later copy of each block is dropped by PiecePicker::mark_received. The bytes enter the same
-// path as peer blocks (piece_data_, hash_and_write), so nothing unverified is ever served.
+// them alone: a reader's piece and what follows it (PiecePicker::claim_run), or in the
+// background the picker's choice moved back to the start of its unclaimed stretch
+// (PiecePicker::claim_next_run), so that fetches stay as long as allowed instead of stopping
+// at pieces claimed in random order. A reader's piece that peers already work on is fetched
+// without a claim and the later copy of each block is dropped by PiecePicker::mark_received.
+// The bytes enter the same path as peer blocks (piece_data_, hash_and_write), so nothing
+// unverified is ever served.
 // Failures back off exponentially per web seed; a web seed that keeps failing, or sends
 // pieces that fail their hash, is disabled (logged with its URL and the reason).
 #include <algorithm>
@@ -58,6 +62,7 @@ struct TorrentImpl::WebSeeds {
     int strikes = 0;
     Clock::time_point retry_at{};
     bool disabled = false;
+    std::size_t in_flight = 0;  // fetches under way
   };
   struct Job {
     std::vector<std::uint32_t> pieces;  // consecutive
@@ -76,8 +81,6 @@ struct TorrentImpl::WebSeeds {
   std::uint64_t rate_tick = 0;
 
   Job plan(TorrentImpl& t, const Seed& seed, bool peers_serving, Clock::time_point now);
-  void extend(TorrentImpl& t, const Seed& seed, Priority min, std::uint64_t max_bytes,
-              Clock::time_point now, Job& job);
   void start_fetch(TorrentImpl& t, std::size_t index, WebSeedConnection& slot, Job job);
   // Delivers the job's pieces that lie completely below `filled` bytes of its buffer.
   void deliver_ready(TorrentImpl& t, PeerKey key, Job& job, const char* data, std::uint64_t filled);
@@ -85,6 +88,8 @@ struct TorrentImpl::WebSeeds {
                   const std::optional<WebSeedFailure>& failure);
   void deliver(TorrentImpl& t, PeerKey key, std::uint32_t piece, const char* data);
   void release(TorrentImpl& t, PeerKey key, const Job& job);
+  // Publishes how many web seeds are fetching now (TorrentStats::web_seeds).
+  void publish_active(TorrentImpl& t) const;
 };
 
 void TorrentImpl::webseed_start() {
@@ -122,6 +127,9 @@ void TorrentImpl::webseed_stop() {
   }
   web_seeds_->fetching.clear();
   web_seeds_->active = 0;
+  for (auto& seed : web_seeds_->seeds)
+    seed.in_flight = 0;
+  web_seeds_->publish_active(*this);
 }
 
 void TorrentImpl::webseed_schedule() {
@@ -204,13 +212,26 @@ TorrentImpl::WebSeeds::Job TorrentImpl::WebSeeds::plan(TorrentImpl& t, const See
     if (nobody || now - since >= kSlowAfter) urgent.push_back(piece);
   }
   std::sort(urgent.begin(), urgent.end());
+  const std::uint64_t piece_length = t.metainfo_.layout.piece_length();
+  auto add_run = [&](std::uint32_t first, std::uint32_t count) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+      job.pieces.push_back(first + i);
+      job.claimed.push_back(true);
+    }
+  };
   for (std::uint32_t piece : urgent) {
-    const bool claimed = t.picker_.claim_piece(PieceIndex(piece), seed.key, Priority::now, now);
+    // The reader's piece first, then what follows it within its readahead window.
+    const std::uint32_t claimed =
+        t.picker_.claim_piece(PieceIndex(piece), seed.key, Priority::now, now) ? 1 : 0;
     // Unclaimable and not in progress (e.g. held by the cache): its blocks would be dropped.
-    if (!claimed && !t.picker_.is_downloading(PieceIndex(piece))) continue;
+    if (claimed == 0 && !t.picker_.is_downloading(PieceIndex(piece))) continue;
     job.pieces.push_back(piece);
-    job.claimed.push_back(claimed);
-    extend(t, seed, Priority::readahead, kUrgentFetchBytes, now, job);
+    job.claimed.push_back(claimed == 1);
+    const auto more = static_cast<std::uint32_t>(kUrgentFetchBytes / piece_length);
+    if (more > 0) {
+      add_run(piece + 1,
+              t.picker_.claim_run(PieceIndex(piece + 1), seed.key, Priority::readahead, more, now));
+    }
     return job;
   }
   // (b) background download while no peer serves us; readers' windows only while peers
@@ -218,26 +239,11 @@ TorrentImpl::WebSeeds::Job TorrentImpl::WebSeeds::plan(TorrentImpl& t, const See
   if (peers_serving && !starving) return job;
   const Priority min =
       peers_serving ? Priority::readahead : std::max(Priority::normal, t.cache_min_new_priority());
-  if (auto p = t.picker_.claim_next_piece(seed.key, min, now)) {
-    job.pieces.push_back(p->value());
-    job.claimed.push_back(true);
-    extend(t, seed, min, web_seed::kMaxFetchBytes, now, job);
-  }
+  const auto max_pieces = static_cast<std::uint32_t>(
+      std::max<std::uint64_t>(web_seed::kMaxFetchBytes / piece_length, 1));
+  if (auto run = t.picker_.claim_next_run(seed.key, min, max_pieces, now))
+    add_run(run->first.value(), run->count);
   return job;
-}
-
-// Adds the following pieces to a job while they are claimable and the fetch stays bounded.
-void TorrentImpl::WebSeeds::extend(TorrentImpl& t, const Seed& seed, Priority min,
-                                   std::uint64_t max_bytes, Clock::time_point now, Job& job) {
-  const FileLayout& layout = t.metainfo_.layout;
-  std::uint64_t bytes = layout.piece_size(PieceIndex(job.pieces.front()));
-  for (std::uint32_t p = job.pieces.back() + 1; p < layout.num_pieces(); ++p) {
-    bytes += layout.piece_size(PieceIndex(p));
-    if (bytes > max_bytes || fetching.count(p) != 0) break;
-    if (!t.picker_.claim_piece(PieceIndex(p), seed.key, min, now)) break;
-    job.pieces.push_back(p);
-    job.claimed.push_back(true);
-  }
 }
 
 void TorrentImpl::WebSeeds::start_fetch(TorrentImpl& t, std::size_t index, WebSeedConnection& slot,
@@ -250,10 +256,12 @@ void TorrentImpl::WebSeeds::start_fetch(TorrentImpl& t, std::size_t index, WebSe
     fetching.insert(p);
   }
   ++active;
+  ++seeds[index].in_flight;
+  publish_active(t);
   t.ctx_.log(LogLevel::debug, t.metainfo_.name, ": web seed ", index, " fetches pieces ",
              job.pieces.front(), "-", job.pieces.back(), job.claimed.front() ? "" : " (duplicate)");
-  auto requests =
-      web_seed::plan_fetch(seeds[index].url, layout, t.metainfo_.multi_file, offset, length);
+  auto requests = web_seed::plan_fetch(seeds[index].url, layout, t.metainfo_.multi_file, offset,
+                                       length, &t.metainfo_.original_paths);
   WebSeedConnection::Buffer buffer(new char[length]);
   auto shared_job = std::make_shared<Job>(std::move(job));
   std::weak_ptr<TorrentImpl> weak = t.shared_from_this();
@@ -266,6 +274,7 @@ void TorrentImpl::WebSeeds::start_fetch(TorrentImpl& t, std::size_t index, WebSe
         auto self = weak.lock();
         if (!self || !self->web_seeds_ || self->stopping_) return;
         self->downloaded_.fetch_add(n, std::memory_order_relaxed);
+        self->web_seed_downloaded_.fetch_add(n, std::memory_order_relaxed);
         self->web_seeds_->received += n;
         self->web_seeds_->deliver_ready(*self, key, *shared_job, data, filled);
       },
@@ -297,6 +306,8 @@ void TorrentImpl::WebSeeds::on_fetched(TorrentImpl& t, std::size_t index, Job& j
   for (std::size_t i = job.delivered; i < job.pieces.size(); ++i)
     fetching.erase(job.pieces[i]);
   Seed& seed = seeds[index];
+  --seed.in_flight;
+  publish_active(t);
   if (failure) {
     release(t, seed.key, job);
     ++seed.failures;
@@ -362,6 +373,12 @@ void TorrentImpl::WebSeeds::release(TorrentImpl& t, PeerKey key, const Job& job)
     for (std::uint32_t b = 0; b < t.picker_.blocks_in_piece(p); ++b)
       t.picker_.abort_request(BlockRef{p, b}, key);
   }
+}
+
+void TorrentImpl::WebSeeds::publish_active(TorrentImpl& t) const {
+  const auto n = std::count_if(seeds.begin(), seeds.end(),
+                               [](const Seed& seed) { return seed.in_flight > 0; });
+  t.num_web_seeds_.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
 }
 
 }  // namespace torfs

@@ -43,6 +43,26 @@ TEST(ProgressBar, FillsProportionally) {
   EXPECT_EQ(progress_bar(0.25, 4, true), "[█░░░]");
 }
 
+TEST(RenderStatusText, WebSeedsShowOnlyWhenTheyServedTheTorrent) {
+  MountStatus s;
+  s.mount = MountInfo{"/mnt/t", 7, 6881, 1000};
+  s.now = 1065;
+  TorrentStatus t = torrent(4, {0});
+  t.peers = 0;
+  s.torrents = {t};
+  TextStyle style;
+  EXPECT_EQ(render_status_text(s, style).find("web seed"), std::string::npos);
+  t.web_seeds = 1;
+  t.web_seed_downloaded = 3 << 20;
+  s.torrents = {t};
+  EXPECT_NE(render_status_text(s, style).find("peers 0 (0 seeds)  web seeds 1 (3.00 MiB)\n"),
+            std::string::npos)
+      << render_status_text(s, style);
+  t.web_seeds = 0;  // done fetching: what they sent still shows
+  s.torrents = {t};
+  EXPECT_NE(render_status_text(s, style).find("web seeds 0 (3.00 MiB)"), std::string::npos);
+}
+
 TEST(RenderStatusText, PlainTextHasNoEscapesAndShowsEverything) {
   MountStatus s;
   s.mount = MountInfo{"/mnt/t", 7, 6881, 1000};

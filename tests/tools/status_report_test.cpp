@@ -103,6 +103,35 @@ std::string replace(std::string s, const std::string& from, const std::string& t
   return s.replace(at, from.size(), to);
 }
 
+TEST(StatusReport, WebSeedFieldsRoundTripAndDefaultToZeroWhenAbsent) {
+  auto view = make_view();
+  view->extra.web_seeds = 2;
+  view->extra.web_seed_downloaded = 5'000'000'000;  // past 32 bits
+  const MountStatus s = build_mount_status({{"t", view}}, mount_info());
+  EXPECT_EQ(s.torrents.at(0).web_seeds, 2u);
+  const std::string json = status_to_json(s);
+  for (const char* key : {"\"web_seeds\":2", "\"web_seed_downloaded\":5000000000"})
+    EXPECT_NE(json.find(key), std::string::npos) << key << " in " << json;
+  auto parsed = parse_status_json(json);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->torrents.at(0).web_seeds, 2u);
+  EXPECT_EQ(parsed->torrents.at(0).web_seed_downloaded, 5'000'000'000u);
+  EXPECT_EQ(status_to_json(*parsed), json);
+  // A mount of an earlier torfs sends neither field: still a valid document.
+  std::string old = json;
+  for (const std::string field : {",\"web_seeds\":2", ",\"web_seed_downloaded\":5000000000"})
+    old.erase(old.find(field), field.size());
+  auto older = parse_status_json(old);
+  ASSERT_TRUE(older) << older.error().message;
+  EXPECT_EQ(older->torrents.at(0).web_seeds, 0u);
+  EXPECT_EQ(older->torrents.at(0).web_seed_downloaded, 0u);
+  // Present but wrong: an error naming the field.
+  auto wrong = parse_status_json(replace(json, "\"web_seeds\":2", "\"web_seeds\":-1"));
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("torrents[0].web_seeds"), std::string::npos)
+      << wrong.error().message;
+}
+
 TEST(StatusParse, RejectsWrongTypesNamingTheField) {
   const std::string json = valid_json();
   auto r = parse_status_json(replace(json, "\"peers\":0", "\"peers\":\"0\""));
