@@ -51,6 +51,28 @@ std::string_view method_name(Method m) {
   return "unknown";
 }
 
+// "want" is a list of strings; anything else in it (or a "want" that is not a list) is ignored.
+// The walk is bounded by the decoder's token limit.
+Want parse_want(const Node& args) {
+  Want w;
+  const auto list = args.find_list("want");
+  if (!list) return w;
+  for (const Node v : list->elements()) {
+    if (!v.is_string()) continue;
+    w.n4 = w.n4 || v.as_string() == "n4";
+    w.n6 = w.n6 || v.as_string() == "n6";
+  }
+  return w;
+}
+
+void add_want(Value::Dict& args, Want want) {
+  if (!want.any()) return;
+  Value::List list;
+  if (want.n4) list.emplace_back("n4");
+  if (want.n6) list.emplace_back("n6");
+  args["want"] = Value(std::move(list));
+}
+
 Result<void> parse_query(const Node& root, Query& q) {
   const auto name = root.find_string("q");
   if (!name) return protocol_error("query without a method name (\"q\")");
@@ -62,6 +84,7 @@ Result<void> parse_query(const Node& root, Query& q) {
     return protocol_error("query \"" + q.method_name + "\" without a 20-byte \"id\"");
   }
   q.read_only = root.find_int("ro").value_or(0) == 1;  // BEP 43: top level
+  if (q.method == Method::find_node || q.method == Method::get_peers) q.want = parse_want(*args);
   switch (q.method) {
     case Method::find_node:
       if (!copy_fixed(args->find_string("target"), q.target)) {
@@ -215,14 +238,18 @@ std::string build_ping(std::string_view tid, const NodeId& self) {
   return build_query(tid, Method::ping, {{"id", Value(id_string(self))}});
 }
 
-std::string build_find_node(std::string_view tid, const NodeId& self, const NodeId& target) {
-  return build_query(tid, Method::find_node,
-                     {{"id", Value(id_string(self))}, {"target", Value(id_string(target))}});
+std::string build_find_node(std::string_view tid, const NodeId& self, const NodeId& target,
+                            Want want) {
+  Value::Dict a{{"id", Value(id_string(self))}, {"target", Value(id_string(target))}};
+  add_want(a, want);
+  return build_query(tid, Method::find_node, std::move(a));
 }
 
-std::string build_get_peers(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash) {
-  return build_query(tid, Method::get_peers,
-                     {{"id", Value(id_string(self))}, {"info_hash", Value(id_string(info_hash))}});
+std::string build_get_peers(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash,
+                            Want want) {
+  Value::Dict a{{"id", Value(id_string(self))}, {"info_hash", Value(id_string(info_hash))}};
+  add_want(a, want);
+  return build_query(tid, Method::get_peers, std::move(a));
 }
 
 std::string build_announce_peer(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash,

@@ -46,6 +46,15 @@ inline constexpr std::size_t kCompactNode6Size = 38;
 // Our "v" key: client id "TF" and a two-byte version.
 inline constexpr std::string_view kClientVersion{"TF\x00\x01", 4};
 
+// BEP 32 "want": the address families whose nodes a find_node/get_peers querier wants back
+// ("n4" -> `nodes`, "n6" -> `nodes6`). Neither: the family of the socket the query came on.
+struct Want {
+  bool n4 = false;
+  bool n6 = false;
+  bool any() const { return n4 || n6; }
+  friend bool operator==(const Want&, const Want&) = default;
+};
+
 enum class MessageKind : std::uint8_t { query, response, error };
 enum class Method : std::uint8_t { ping, find_node, get_peers, announce_peer, unknown };
 
@@ -67,6 +76,7 @@ struct Query {
   bool implied_port = false;
   std::string token;       // announce_peer
   bool read_only = false;  // BEP 43 "ro": do not add the sender to routing tables
+  Want want;               // find_node, get_peers (BEP 32); unknown list entries ignored
 };
 
 struct Response {
@@ -104,8 +114,11 @@ std::optional<std::string> query_transaction_id(std::string_view packet);
 
 // Builders. Every message carries kClientVersion as "v".
 std::string build_ping(std::string_view tid, const NodeId& self);
-std::string build_find_node(std::string_view tid, const NodeId& self, const NodeId& target);
-std::string build_get_peers(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash);
+// A `want` with neither family set is not sent.
+std::string build_find_node(std::string_view tid, const NodeId& self, const NodeId& target,
+                            Want want = {});
+std::string build_get_peers(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash,
+                            Want want = {});
 std::string build_announce_peer(std::string_view tid, const NodeId& self, const Sha1Hash& info_hash,
                                 std::uint16_t port, std::string_view token, bool implied_port);
 // A response {id, nodes/nodes6 (split by address family), values, token}; empty parts omitted.

@@ -28,9 +28,10 @@ bool iequals(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string encode(const Announce& announce) {
-  std::string out = "BT-SEARCH * HTTP/1.1\r\nHost: " + std::string(kMulticastV4) + ":" +
-                    std::to_string(kPort) + "\r\nPort: " + std::to_string(announce.port) + "\r\n";
+std::string encode(const Announce& announce, bool v6) {
+  const std::string group = v6 ? "[" + std::string(kMulticastV6) + "]" : std::string(kMulticastV4);
+  std::string out = "BT-SEARCH * HTTP/1.1\r\nHost: " + group + ":" + std::to_string(kPort) +
+                    "\r\nPort: " + std::to_string(announce.port) + "\r\n";
   for (std::size_t i = 0; i < announce.info_hashes.size() && i < kMaxInfoHashes; ++i)
     out += "Infohash: " + to_hex(announce.info_hashes[i]) + "\r\n";
   if (!announce.cookie.empty()) out += "cookie: " + announce.cookie + "\r\n";

@@ -112,6 +112,71 @@ TEST(Krpc, ResponseRoundTripSplitsNodesByFamily) {
   EXPECT_EQ(m->response.token, "tk");
 }
 
+// BEP 32: "want" goes out as a list of "n4"/"n6" only when asked for, and parses back; unknown
+// entries and a "want" that is not a list are ignored.
+TEST(Krpc, WantIsSentAndParsed) {
+  const std::string both = build_find_node("aa", id_of('s'), id_of('t'), {.n4 = true, .n6 = true});
+  EXPECT_NE(both.find("4:wantl2:n42:n6e"), std::string::npos) << both;
+  auto m = parse_message(both);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->query.want, (Want{.n4 = true, .n6 = true}));
+
+  auto six = parse_message(build_get_peers("ab", id_of('s'), id_of('h'), {.n6 = true}));
+  ASSERT_TRUE(six.ok());
+  EXPECT_EQ(six->query.want, (Want{.n4 = false, .n6 = true}));
+
+  const std::string plain = build_get_peers("ac", id_of('s'), id_of('h'));
+  EXPECT_EQ(plain.find("want"), std::string::npos);
+  EXPECT_FALSE(parse_message(plain)->query.want.any());
+
+  auto odd = parse_message(
+      "d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:wantl2:n5i4e2:n4ee"
+      "1:q9:find_node1:t2:aa1:y1:qe");
+  ASSERT_TRUE(odd.ok()) << odd.error().message;
+  EXPECT_EQ(odd->query.want, (Want{.n4 = true, .n6 = false}));
+  auto not_list = parse_message(
+      "d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz1234564:want2:n6e"
+      "1:q9:find_node1:t2:aa1:y1:qe");
+  ASSERT_TRUE(not_list.ok());
+  EXPECT_FALSE(not_list->query.want.any());
+}
+
+// A response as an IPv6 node sends it: `nodes6` of 38-byte entries and `values` of 18-byte
+// compact peers, decoded to IPv6 endpoints; port-0 and partial entries dropped, capped.
+TEST(Krpc, Nodes6AndValues6Decode) {
+  const Endpoint a6 = *Endpoint::parse("[2001:db8::a]:6881");
+  const Endpoint b6 = *Endpoint::parse("[2001:db8::b]:0");
+  const Endpoint p6 = *Endpoint::parse("[fd00::7]:51413");
+  std::string nodes6 = str(id_of('a')) + compact_endpoint(a6);
+  ASSERT_EQ(nodes6.size(), kCompactNode6Size);
+  EXPECT_EQ(nodes6.substr(20, 2), std::string("\x20\x01", 2));
+  EXPECT_EQ(nodes6.substr(36), std::string("\x1a\xe1", 2));  // 6881 big-endian
+  nodes6 += str(id_of('b')) + compact_endpoint(b6) + "partial";
+  Value::List values{Value(compact_endpoint(p6)), Value(compact_endpoint(ep(4, 4)))};
+  Value::Dict r{{"id", Value(std::string(20, 'i'))},
+                {"nodes6", Value(nodes6)},
+                {"token", Value("tk")},
+                {"values", Value(std::move(values))}};
+  Value::Dict d{{"r", Value(std::move(r))}, {"t", Value("aa")}, {"y", Value("r")}};
+  auto m = parse_message(bencode::encode(Value(std::move(d))));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_EQ(m->response.nodes.size(), 1u);
+  EXPECT_EQ(m->response.nodes[0], (NodeInfo{id_of('a'), a6}));
+  EXPECT_TRUE(m->response.nodes[0].endpoint.v6);
+  ASSERT_EQ(m->response.values.size(), 2u);
+  EXPECT_EQ(m->response.values[0], p6);
+  EXPECT_EQ(m->response.values[1], ep(4, 4));
+
+  std::string many;
+  for (int i = 0; i < 100; ++i)
+    many += compact_node({id_of('x'), a6});
+  EXPECT_EQ(parse_compact_nodes(many, true).size(), kMaxNodes);
+  EXPECT_TRUE(parse_compact_nodes(many.substr(0, kCompactNode6Size - 1), true).empty());
+  // Read as the other family's entry size, the same bytes are not IPv6 nodes.
+  for (const auto& n : parse_compact_nodes(nodes6, false))
+    EXPECT_FALSE(n.endpoint.v6);
+}
+
 TEST(Krpc, ErrorRoundTrip) {
   auto m = parse_message(build_error("zz", ErrorCode::method_unknown, "no such method"));
   ASSERT_TRUE(m.ok());

@@ -27,6 +27,28 @@ TEST(Lsd, RoundTrip) {
   EXPECT_EQ(back->cookie, "torfs-1234");
 }
 
+// BEP 14 over IPv6: the same message, the Host header naming the IPv6 group in brackets; it
+// parses like an IPv4 one (receivers do not depend on Host).
+TEST(Lsd, Ipv6AnnounceNamesTheIpv6Group) {
+  Announce a;
+  a.port = 6881;
+  a.info_hashes = {hash_of(0x5a)};
+  a.cookie = "c6";
+  const std::string bytes = encode(a, true);
+  EXPECT_EQ(bytes,
+            "BT-SEARCH * HTTP/1.1\r\nHost: [ff15::efc0:988f]:6771\r\nPort: 6881\r\n"
+            "Infohash: 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a\r\ncookie: c6\r\n\r\n\r\n");
+  auto back = parse(bytes);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->port, 6881);
+  EXPECT_EQ(back->info_hashes, a.info_hashes);
+  EXPECT_EQ(back->cookie, "c6");
+  // Only the Host header differs between the families.
+  std::string v4 = encode(a, false);
+  v4.replace(v4.find("239.192.152.143"), 15, "[ff15::efc0:988f]");
+  EXPECT_EQ(v4, bytes);
+}
+
 TEST(Lsd, ParsesLibtorrentStyleWithBareNewlinesAndOddCase) {
   auto a = parse("BT-SEARCH * HTTP/1.1\nhost: 239.192.152.143:6771\nport:  6881\ninfohash: " +
                  std::string(40, 'F') + "\nX-Unknown: 1\n\n");

@@ -37,9 +37,9 @@ std::string rebuild_query(const Message& m) {
     case Method::ping:
       return build_ping(m.transaction_id, q.id);
     case Method::find_node:
-      return build_find_node(m.transaction_id, q.id, q.target);
+      return build_find_node(m.transaction_id, q.id, q.target, q.want);
     case Method::get_peers:
-      return build_get_peers(m.transaction_id, q.id, q.info_hash);
+      return build_get_peers(m.transaction_id, q.id, q.info_hash, q.want);
     case Method::announce_peer:
       return build_announce_peer(m.transaction_id, q.id, q.info_hash, q.port, q.token,
                                  q.implied_port);
@@ -64,7 +64,7 @@ void check_round_trip(const Message& m) {
     const Query &a = again->query, &q = m.query;
     check(a.method == q.method && a.id == q.id && a.target == q.target &&
           a.info_hash == q.info_hash && a.port == q.port && a.token == q.token &&
-          a.implied_port == q.implied_port);
+          a.implied_port == q.implied_port && a.want == q.want);
   }
 }
 

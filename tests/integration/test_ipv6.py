@@ -1,7 +1,8 @@
 """IPv6 (BEP 7) on the loopback ::1, between torfs and libtorrent: torfs downloads from a
 libtorrent seeder it connects to over IPv6; torfs seeds to a libtorrent leecher that connects to
 torfs's IPv6 listen address; torfs finds the seeder through an HTTP tracker on [::1] that
-answers with compact `peers6` only. Skipped when lo has no IPv6 address."""
+answers with compact `peers6` only; torfs finds a libtorrent seeder through the IPv6 DHT
+(BEP 32) from a magnet with no tracker. Skipped when lo has no IPv6 address."""
 import os
 import re
 import socket
@@ -11,20 +12,30 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SYSTEM_PYTHON, TORFS, Env, main, make_files, mktorrent,  # noqa: E402
-                     run_torfs, sha256_file, wait_until)
+from harness import (SYSTEM_PYTHON, TORFS, Env, lt_info_hash, main, make_files,  # noqa: E402
+                     mktorrent, run_torfs, sha256_file, wait_until)
 
 FILES = {"six/a.bin": 2_000_003, "six/b.bin": 70_000}
 
 # A libtorrent peer on [::1] (tests/integration/lt_peer.py binds outgoing connections to its
-# --ip, which libtorrent does not accept in brackets). argv: torrent save mode port_file [peer]
+# --ip, which libtorrent does not accept in brackets). argv: torrent save mode port_file [peer];
+# mode "seed-dht" seeds with libtorrent's DHT on (its IPv6 node on [::1], same port as the
+# listener), with the loopback-friendly settings of lt_peer.py --dht.
 LT_V6 = r"""
 import libtorrent as lt, os, signal, sys, time
 torrent, save, mode, port_file = sys.argv[1:5]
-ses = lt.session({"listen_interfaces": "[::1]:0", "enable_outgoing_utp": False,
-                  "enable_incoming_utp": False, "out_enc_policy": 2, "in_enc_policy": 2,
-                  "enable_dht": False, "enable_lsd": False, "enable_upnp": False,
-                  "enable_natpmp": False, "allow_multiple_connections_per_ip": True})
+dht = mode.endswith("-dht")
+mode = mode.split("-")[0]
+settings = {"listen_interfaces": "[::1]:0", "enable_outgoing_utp": False,
+            "enable_incoming_utp": False, "out_enc_policy": 2, "in_enc_policy": 2,
+            "enable_dht": dht, "enable_lsd": False, "enable_upnp": False,
+            "enable_natpmp": False, "allow_multiple_connections_per_ip": True}
+if dht:
+    settings.update({"dht_bootstrap_nodes": "", "dht_restrict_routing_ips": False,
+                     "dht_restrict_search_ips": False, "dht_ignore_dark_internet": False,
+                     "dht_prefer_verified_node_ids": False, "dht_enforce_node_id": False,
+                     "dht_announce_interval": 5})
+ses = lt.session(settings)
 p = lt.add_torrent_params()
 p.ti = lt.torrent_info(torrent)
 p.save_path = save
@@ -160,6 +171,19 @@ class Ipv6Test(unittest.TestCase):
             self.assertIn("info_hash=", tracker.announces[0])
         finally:
             tracker.close()
+
+    def test_magnet_found_through_ipv6_dht(self):
+        """No tracker, no peer address: torfs (listening on [::1] only, so its DHT is an IPv6
+        node) bootstraps through libtorrent's IPv6 DHT node and finds the seeder there."""
+        torrent = mktorrent(os.path.join(self.src, "six"), self.env.path("six.torrent"), 16)
+        port, _ = self.lt_peer(torrent, self.src, "seed-dht", "lt-dht6")
+        dest = self.env.path("dl", "dest")
+        proc = run_torfs("download", f"magnet:?xt=urn:btih:{lt_info_hash(torrent)}", "-d", dest,
+                         "--state-db", self.env.path("dl", "state.db"), "--listen", "[::1]:0",
+                         "--dht-bootstrap", f"[::1]:{port}", "--metadata-timeout", "90",
+                         "--no-trackers", "--no-lsd", "-v", check=False, timeout=240)
+        self.assertEqual(proc.returncode, 0, proc.stderr[-4000:])
+        self.assert_same(dest)
 
 
 if __name__ == "__main__":

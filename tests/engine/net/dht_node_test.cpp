@@ -13,93 +13,10 @@
 #include <vector>
 
 #include "engine/krpc.hpp"
+#include "tests/engine/net/dht_test_util.hpp"
 
 namespace torfs {
 namespace {
-
-namespace asio = boost::asio;
-using udp = asio::ip::udp;
-using namespace std::chrono_literals;
-
-std::string ip_n(int n) {
-  return "127.0.0." + std::to_string(n);
-}
-
-DhtConfig local_config(int ip, std::vector<std::string> bootstrap = {}) {
-  DhtConfig c;
-  c.listen = ip_n(ip) + ":0";
-  c.bootstrap = std::move(bootstrap);
-  c.query_timeout = 500ms;
-  return c;
-}
-
-// Runs `io` until `pred` holds or `limit` passes; returns pred().
-template <class Pred>
-bool run_until(asio::io_context& io, Pred pred, std::chrono::seconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred() && std::chrono::steady_clock::now() < end) {
-    io.run_for(20ms);
-    if (io.stopped()) io.restart();
-  }
-  return pred();
-}
-
-Sha1Hash hash_of(const std::string& s) {
-  return sha1(s);
-}
-
-struct LookupResult {
-  std::set<Endpoint> peers;
-  bool done = false;
-  int done_calls = 0;
-};
-
-std::shared_ptr<LookupResult> lookup(DhtNode& node, const Sha1Hash& h, std::uint16_t port = 0) {
-  auto r = std::make_shared<LookupResult>();
-  node.get_peers(
-      h, port, [r](std::vector<Endpoint> peers) { r->peers.insert(peers.begin(), peers.end()); },
-      [r] {
-        r->done = true;
-        ++r->done_calls;
-      });
-  return r;
-}
-
-// A raw UDP socket to talk KRPC at a node by hand.
-struct RawClient {
-  RawClient(asio::io_context& io, int ip)
-      : socket(io, udp::endpoint(asio::ip::make_address(ip_n(ip)), 0)) {}
-  void send(const DhtNode& node, int node_ip, std::string_view bytes) {
-    socket.send_to(asio::buffer(bytes.data(), bytes.size()),
-                   udp::endpoint(asio::ip::make_address(ip_n(node_ip)), node.port()));
-  }
-  // Replies that arrive within `wait` while `io` runs.
-  std::vector<std::string> drain(asio::io_context& io, std::chrono::milliseconds wait) {
-    std::vector<std::string> out;
-    socket.non_blocking(true);
-    const auto end = std::chrono::steady_clock::now() + wait;
-    while (std::chrono::steady_clock::now() < end) {
-      io.run_for(10ms);
-      if (io.stopped()) io.restart();
-      for (;;) {
-        std::array<char, 9000> buf;
-        udp::endpoint from;
-        boost::system::error_code ec;
-        const std::size_t n = socket.receive_from(asio::buffer(buf), from, 0, ec);
-        if (ec) break;
-        out.emplace_back(buf.data(), n);
-      }
-    }
-    return out;
-  }
-  udp::socket socket;
-};
-
-dht::NodeId client_id(char c) {
-  dht::NodeId id;
-  id.fill(static_cast<std::uint8_t>(c));
-  return id;
-}
 
 TEST(DhtNode, SmallNetworkFindsAnAnnouncedPeer) {
   asio::io_context io;
@@ -111,23 +28,14 @@ TEST(DhtNode, SmallNetworkFindsAnAnnouncedPeer) {
     nodes.push_back(std::make_unique<DhtNode>(io, local_config(20 + i, {boot})));
     ASSERT_TRUE(nodes.back()->start().ok());
   }
-  ASSERT_TRUE(run_until(io, [&] {
-    for (const auto& n : nodes) {
-      if (n->routing_table_size() < 3) return false;
-    }
-    return true;
-  })) << "routing tables did not fill";
+  ASSERT_TRUE(run_until(io, [&] { return tables_hold(nodes, 3); }))
+      << "routing tables did not fill";
 
   const Sha1Hash h = hash_of("dht network test");
   auto announce = lookup(*nodes[3], h, 4444);
   ASSERT_TRUE(run_until(io, [&] { return announce->done; }));
   // Let the announce_peer queries land.
-  ASSERT_TRUE(run_until(io, [&] {
-    std::uint64_t stored = 0;
-    for (const auto& n : nodes)
-      stored += n->stats().announces_stored;
-    return stored >= 3;
-  }));
+  ASSERT_TRUE(run_until(io, [&] { return announces_stored(nodes) >= 3; }));
 
   // A newcomer holds nothing itself: the peer must come to it over the network.
   DhtNode newcomer(io, local_config(30, {boot}));
