@@ -22,6 +22,18 @@ namespace torfs {
 // Severity of an engine log line (see SessionConfig::log).
 enum class LogLevel : std::uint8_t { debug, info, warning, error };
 
+// BitTorrent protocol encryption (MSE/PE, see docs/encryption.md) towards peers.
+enum class EncryptionPolicy : std::uint8_t {
+  // Outgoing: a plain handshake; a peer that hangs up right after it gets one retry with MSE.
+  // Incoming: plain and MSE handshakes both accepted (MSE picks plaintext when offered).
+  prefer_plaintext,
+  // Outgoing: MSE offering RC4 and plaintext; a peer that hangs up on it gets one plain retry.
+  // Incoming: both accepted (MSE picks RC4 when offered).
+  prefer_rc4,
+  // RC4 only, both directions: plain handshakes and plaintext-only MSE peers are refused.
+  require_rc4,
+};
+
 struct SessionConfig {
   std::string listen = "0.0.0.0:0";     // ADDR:PORT for incoming peers; port 0 = any free port
   std::uint64_t max_upload_rate = 0;    // bytes/s shared by all peers; 0 = unlimited
@@ -52,6 +64,7 @@ struct SessionConfig {
   // completion rows are removed, then their blocks are punched out of the data files. Pieces
   // nobody asked for are only fetched while there is room. See docs/architecture.md.
   std::uint64_t cache_size = 0;
+  EncryptionPolicy encryption = EncryptionPolicy::prefer_plaintext;
 };
 
 struct TorrentConfig {

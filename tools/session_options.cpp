@@ -16,13 +16,25 @@ void add_session_options(CLI::App* cmd, SessionArgs& args) {
   cmd->add_flag("--no-trackers", args.no_trackers, "Do not announce to the torrent's trackers");
   cmd->add_flag("--no-web-seeds", args.no_web_seeds,
                 "Do not download from the torrent's web seeds (url-list, BEP 19)");
+  cmd->add_option("--encryption", args.encryption,
+                  "Protocol encryption (MSE/PE) with peers: plaintext (connect plain, accept "
+                  "both), prefer (connect with RC4, accept both), require (RC4 only)")
+      ->check(CLI::IsMember({"plaintext", "prefer", "require"}))
+      ->capture_default_str();
   cmd->add_flag("-v,--verbose", args.verbose, "Log peer connections and other details");
+}
+
+EncryptionPolicy encryption_policy(const std::string& name) {
+  if (name == "require") return EncryptionPolicy::require_rc4;
+  if (name == "prefer") return EncryptionPolicy::prefer_rc4;
+  return EncryptionPolicy::prefer_plaintext;
 }
 
 SessionConfig session_config(const SessionArgs& args) {
   SessionConfig config;
   config.listen = args.listen;
   config.state_db = args.state_db;
+  config.encryption = encryption_policy(args.encryption);
   apply_rate_options(args.rates, config);
   return config;
 }

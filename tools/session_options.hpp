@@ -21,12 +21,16 @@ struct SessionArgs {
   bool no_trackers = false;
   bool no_web_seeds = false;
   bool verbose = false;
+  std::string encryption = "plaintext";  // --encryption: plaintext | prefer | require
   RateArgs rates;
 };
 
 // --peer, --listen, --state-db, --max-upload-rate, --max-download-rate, --no-trackers,
-// --no-web-seeds, -v.
+// --no-web-seeds, --encryption, -v.
 void add_session_options(CLI::App* cmd, SessionArgs& args);
+
+// --encryption's value ("plaintext", "prefer", "require"; checked by the option) as a policy.
+EncryptionPolicy encryption_policy(const std::string& name);
 
 // The SessionConfig those options describe (log sink and discovery options not included).
 SessionConfig session_config(const SessionArgs& args);

@@ -5,6 +5,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "engine/net/mse_socket.hpp"
 #include "engine/net/session_context.hpp"
 #include "engine/net/torrent_impl.hpp"
 #include "engine/net/tracker_manager.hpp"
@@ -199,7 +200,24 @@ asio::awaitable<void> MetadataFetcher::run_peer(std::shared_ptr<MetadataFetcher>
   self->on_peer_done(*peer);
 }
 
+// The same encryption policy as peer connections (PeerConnection::run): plain first unless
+// the session prefers or requires RC4, and one retry the other way when the peer hangs up on
+// the first kind (unless RC4 is required).
 asio::awaitable<const char*> MetadataFetcher::talk(Peer& p) {
+  const EncryptionPolicy policy = ctx_.encryption;
+  bool encrypt = policy != EncryptionPolicy::prefer_plaintext;
+  for (int attempt = 0;; ++attempt) {
+    bool hung_up = false;
+    const char* why = co_await talk_once(p, encrypt, hung_up);
+    if (!hung_up || attempt > 0 || p.closed || policy == EncryptionPolicy::require_rc4)
+      co_return why;
+    boost::system::error_code ignored;
+    p.socket.close(ignored);
+    encrypt = !encrypt;
+  }
+}
+
+asio::awaitable<const char*> MetadataFetcher::talk_once(Peer& p, bool encrypt, bool& hung_up) {
   asio::steady_timer timer(p.socket.get_executor());
   boost::system::error_code ec;
   const tcp::endpoint remote = to_asio(p.ep);
@@ -211,8 +229,28 @@ asio::awaitable<const char*> MetadataFetcher::talk(Peer& p) {
   if (p.closed) co_return "closed";
   if (c.index() == 1) co_return "connect timed out";
   if (std::get<0>(std::get<0>(c))) co_return "connect failed";
-  ++connected_;
+  if (!p.connected) ++connected_;
   p.connected = true;
+  std::vector<char> buf(64 * 1024);
+  std::size_t end = 0;
+  std::optional<mse::Rc4> encrypt_out, decrypt_in;
+  if (encrypt) {
+    mse::Initiator initiator(info_hash_, mse_methods(ctx_.encryption));
+    timer.expires_after(kReadTimeout);
+    MseExchange x = co_await run_mse(p.socket, initiator, {}, timer);
+    if (p.closed) co_return "closed";
+    if (!x.established) {
+      hung_up = x.peer_closed;
+      co_return "encrypted handshake (MSE) failed";
+    }
+    encrypt_out = std::move(x.established->encrypt);
+    decrypt_in = std::move(x.established->decrypt);
+    // Bytes that came with the end of the MSE handshake, already decrypted.
+    const std::string& early = x.established->payload;
+    if (early.size() > buf.size()) buf.resize(early.size());
+    std::memcpy(buf.data(), early.data(), early.size());
+    end = early.size();
+  }
   wire::Handshake ours;
   ours.set_extensions();
   ours.info_hash = info_hash_;
@@ -220,27 +258,36 @@ asio::awaitable<const char*> MetadataFetcher::talk(Peer& p) {
   char hs[wire::kHandshakeSize];
   wire::write_handshake(ours, hs);
   p.out.assign(hs, sizeof hs);
-  std::vector<char> buf(64 * 1024);
-  std::size_t end = 0;
   bool handshaken = false;
+  bool unparsed = end > 0;  // early bytes are parsed before anything is read
   for (;;) {
     if (!p.out.empty()) {
       std::string sending;
       std::swap(sending, p.out);
+      if (encrypt_out) encrypt_out->apply(sending.data(), sending.size());
       timer.expires_after(kReadTimeout);
       auto w = co_await (asio::async_write(p.socket, asio::buffer(sending), token) ||
                          timer.async_wait(token));
       if (p.closed) co_return "closed";
       if (w.index() == 1 || std::get<0>(std::get<0>(w))) co_return "write failed";
     }
-    timer.expires_after(kReadTimeout);
-    auto r = co_await (
-        p.socket.async_read_some(asio::buffer(buf.data() + end, buf.size() - end), token) ||
-        timer.async_wait(token));
-    if (p.closed) co_return "closed";
-    if (r.index() == 1) co_return "timed out";
-    if (std::get<0>(std::get<0>(r))) co_return "closed by peer";
-    end += std::get<1>(std::get<0>(r));
+    if (!unparsed) {
+      timer.expires_after(kReadTimeout);
+      auto r = co_await (
+          p.socket.async_read_some(asio::buffer(buf.data() + end, buf.size() - end), token) ||
+          timer.async_wait(token));
+      if (p.closed) co_return "closed";
+      if (r.index() == 1) co_return "timed out";
+      if (const auto read_ec = std::get<0>(std::get<0>(r)); read_ec) {
+        hung_up = !handshaken && end == 0 &&
+                  (read_ec == asio::error::eof || read_ec == asio::error::connection_reset);
+        co_return "closed by peer";
+      }
+      const std::size_t n = std::get<1>(std::get<0>(r));
+      if (decrypt_in) decrypt_in->apply(buf.data() + end, n);
+      end += n;
+    }
+    unparsed = false;
     std::size_t pos = 0;
     if (!handshaken) {
       if (!wire::handshake_prefix_valid({buf.data(), std::min<std::size_t>(end, 20)})) {

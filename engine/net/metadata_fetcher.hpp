@@ -58,6 +58,7 @@ class MetadataFetcher : public std::enable_shared_from_this<MetadataFetcher> {
   // Peers with an open connection (for progress messages).
   std::size_t connected() const { return connected_; }
   std::size_t known_peers() const { return tried_.size(); }
+  const std::set<Endpoint>& peers() const { return tried_; }  // every peer known so far
   const Sha1Hash& info_hash() const { return info_hash_; }
 
  private:
@@ -67,6 +68,9 @@ class MetadataFetcher : public std::enable_shared_from_this<MetadataFetcher> {
   boost::asio::awaitable<void> run_peer(std::shared_ptr<MetadataFetcher> self,
                                         std::shared_ptr<Peer> peer);
   boost::asio::awaitable<const char*> talk(Peer& peer);
+  // One connection of `talk`, with or without protocol encryption (MSE/PE); `hung_up` tells
+  // that the peer closed the connection before answering our handshake.
+  boost::asio::awaitable<const char*> talk_once(Peer& peer, bool encrypt, bool& hung_up);
   const char* on_handshake(std::string_view bytes, Peer& peer);
   const char* on_messages(Peer& peer, std::vector<char>& buf, std::size_t pos, std::size_t& end);
   void on_peer_done(Peer& peer);

@@ -127,6 +127,7 @@ Result<std::string> MetadataService::fetch_from_peers(const Magnet& magnet,
                                                        [this, job, result](Result<std::string> r) {
                                                          job->stop();
                                                          active_.erase(job->fetcher);
+                                                         if (r) remember_peers(*job->fetcher);
                                                          result->set_value(std::move(r));
                                                        });
       active_.insert(job->fetcher);
@@ -152,6 +153,20 @@ Result<std::string> MetadataService::fetch_from_peers(const Magnet& magnet,
     if (stopped_ && future.wait_for(0s) != std::future_status::ready) {
       return make_error(std::errc::operation_canceled, "session stopped");
     }
+  }
+}
+
+void MetadataService::remember_peers(const MetadataFetcher& fetcher) {
+  auto& remembered = ctx_.metadata_peers;
+  if (remembered.size() >= SessionContext::kMaxRememberedFetches &&
+      !remembered.count(fetcher.info_hash())) {
+    remembered.erase(remembered.begin());  // never claimed by a torrent: drop any one
+  }
+  std::vector<Endpoint>& peers = remembered[fetcher.info_hash()];
+  peers.clear();
+  for (const Endpoint& ep : fetcher.peers()) {
+    if (peers.size() == SessionContext::kMaxRememberedPeers) break;
+    peers.push_back(ep);
   }
 }
 

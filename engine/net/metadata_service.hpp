@@ -29,6 +29,9 @@ class MetadataService {
 
  private:
   Result<std::string> fetch_from_peers(const Magnet& magnet, const MetadataRequest& request);
+  // Engine thread: keeps the peers of a successful fetch for the torrent added next
+  // (SessionContext::metadata_peers).
+  void remember_peers(const MetadataFetcher& fetcher);
 
   SessionContext& ctx_;
   std::mutex mutex_;

@@ -5,6 +5,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "engine/net/mse_socket.hpp"
 #include "engine/net/rate_limiter.hpp"
 #include "engine/net/torrent_impl.hpp"
 
@@ -48,7 +49,11 @@ bool PeerConnection::count_unsolicited(std::uint32_t length) {
   return unsolicited_bytes_ > kMaxUnsolicitedBytes;
 }
 
-void PeerConnection::start(std::optional<wire::Handshake> theirs) {
+void PeerConnection::start(std::optional<wire::Handshake> theirs, PeerCrypto crypto) {
+  mse_plaintext_ = crypto.mse_plaintext;
+  encrypt_ = std::move(crypto.encrypt);
+  decrypt_ = std::move(crypto.decrypt);
+  pending_ = std::move(crypto.received);
   upload_limit_ = torrent_->context().upload_limit;
   download_limit_ = torrent_->context().download_limit;
   connected_at = Clock::now();
@@ -84,20 +89,54 @@ void PeerConnection::bind_to_listen_address() {
   if (ec && socket_.is_open()) socket_.close(ec);
 }
 
+asio::awaitable<bool> PeerConnection::connect() {
+  bind_to_listen_address();
+  asio::steady_timer timer(socket_.get_executor());
+  timer.expires_after(kConnectTimeout);
+  auto r = co_await (socket_.async_connect(remote_, token) || timer.async_wait(token));
+  if (closed_) co_return false;
+  if (r.index() == 1) {
+    close("connect timed out");
+    co_return false;
+  }
+  if (auto [ec] = std::get<0>(r); ec) {
+    close("connect: " + ec.message());
+    co_return false;
+  }
+  boost::system::error_code ignored;
+  socket_.set_option(tcp::no_delay(true), ignored);
+  co_return true;
+}
+
 asio::awaitable<void> PeerConnection::run(std::optional<wire::Handshake> theirs) {
   auto self = shared_from_this();
+  HandshakeOutcome hs;
   if (outgoing_) {
-    bind_to_listen_address();
-    asio::steady_timer timer(socket_.get_executor());
-    timer.expires_after(kConnectTimeout);
-    auto r = co_await (socket_.async_connect(remote_, token) || timer.async_wait(token));
-    if (closed_) co_return;
-    if (r.index() == 1) co_return close("connect timed out");
-    if (auto [ec] = std::get<0>(r); ec) co_return close("connect: " + ec.message());
-    boost::system::error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
+    const EncryptionPolicy policy = torrent_->context().encryption;
+    const bool encrypt = policy != EncryptionPolicy::prefer_plaintext;
+    if (!co_await connect()) co_return;
+    hs = co_await outgoing_handshakes(encrypt);
+    if (!hs.ok && hs.peer_closed && !closed_ && policy != EncryptionPolicy::require_rc4) {
+      // Peers that insist on MSE, or do not speak it, hang up on the other kind: one retry.
+      torrent_->context().log(LogLevel::debug, name(), ": hung up on a ", encrypt ? "MSE" : "plain",
+                              " handshake; retrying ", encrypt ? "plain" : "with MSE");
+      boost::system::error_code ignored;
+      socket_.close(ignored);
+      encrypt_.reset();
+      decrypt_.reset();
+      mse_plaintext_ = false;
+      pending_.clear();
+      if (!co_await connect()) co_return;
+      hs = co_await outgoing_handshakes(!encrypt);
+    }
+  } else {
+    hs = co_await exchange_handshakes(std::move(theirs));
   }
-  if (!co_await exchange_handshakes(std::move(theirs)) || closed_) co_return;
+  if (closed_) co_return;
+  if (!hs.ok) co_return close(hs.error);
+  if (encrypt_ || mse_plaintext_)
+    torrent_->context().log(LogLevel::debug, name(), ": protocol encryption (MSE/PE), ",
+                            encrypt_ ? "RC4" : "plaintext selected");
   handshake_done = true;
   if (!torrent_->on_peer_handshake(*this)) co_return close("refused after handshake");
   asio::co_spawn(socket_.get_executor(), writer(), asio::detached);
@@ -105,7 +144,40 @@ asio::awaitable<void> PeerConnection::run(std::optional<wire::Handshake> theirs)
   co_await reader();
 }
 
-asio::awaitable<bool> PeerConnection::exchange_handshakes(std::optional<wire::Handshake> theirs) {
+asio::awaitable<PeerConnection::HandshakeOutcome> PeerConnection::outgoing_handshakes(
+    bool encrypt) {
+  if (encrypt) {
+    mse::Initiator initiator(torrent_->info_hash(), mse_methods(torrent_->context().encryption));
+    asio::steady_timer timer(socket_.get_executor());
+    timer.expires_after(kHandshakeTimeout);
+    MseExchange x = co_await run_mse(socket_, initiator, {}, timer);
+    if (closed_) co_return HandshakeOutcome{};
+    if (!x.established) co_return HandshakeOutcome{false, x.peer_closed, std::move(x.error)};
+    mse_plaintext_ = !x.established->encrypt;
+    encrypt_ = std::move(x.established->encrypt);
+    decrypt_ = std::move(x.established->decrypt);
+    pending_ = std::move(x.established->payload);
+  }
+  co_return co_await exchange_handshakes(std::nullopt);
+}
+
+asio::awaitable<boost::system::error_code> PeerConnection::read_exact(char* dst, std::size_t n,
+                                                                      asio::steady_timer& timer) {
+  const std::size_t buffered = std::min(n, pending_.size());
+  std::memcpy(dst, pending_.data(), buffered);
+  pending_.erase(0, buffered);
+  if (buffered == n) co_return boost::system::error_code();
+  auto r = co_await (asio::async_read(socket_, asio::buffer(dst + buffered, n - buffered), token) ||
+                     timer.async_wait(token));
+  if (r.index() == 1) co_return asio::error::timed_out;
+  if (auto [ec, got] = std::get<0>(r); ec) co_return ec;
+  if (decrypt_) decrypt_->apply(dst + buffered, n - buffered);
+  co_return boost::system::error_code();
+}
+
+asio::awaitable<PeerConnection::HandshakeOutcome> PeerConnection::exchange_handshakes(
+    std::optional<wire::Handshake> theirs) {
+  HandshakeOutcome outcome;
   wire::Handshake ours;
   ours.set_fast();
   ours.set_extensions();
@@ -114,60 +186,66 @@ asio::awaitable<bool> PeerConnection::exchange_handshakes(std::optional<wire::Ha
   ours.peer_id = torrent_->context().peer_id;
   char out[wire::kHandshakeSize];
   wire::write_handshake(ours, out);
+  if (encrypt_) encrypt_->apply(out, sizeof out);
   asio::steady_timer timer(socket_.get_executor());
   timer.expires_after(kHandshakeTimeout);
   auto w =
       co_await (asio::async_write(socket_, asio::buffer(out), token) || timer.async_wait(token));
-  if (closed_) co_return false;
+  if (closed_) co_return outcome;
   if (w.index() == 1 || std::get<0>(std::get<0>(w))) {
-    close("sending the handshake failed");
-    co_return false;
+    outcome.error = "sending the handshake failed";
+    co_return outcome;
   }
   if (theirs) {
     handshake = *theirs;
-    co_return true;
+    outcome.ok = true;
+    co_return outcome;
   }
   char in[wire::kHandshakeSize];
-  // The first 20 bytes alone first: something that is not BitTorrent (MSE) is refused early.
-  auto r =
-      co_await (asio::async_read(socket_, asio::buffer(in, 20), token) || timer.async_wait(token));
-  if (closed_) co_return false;
-  if (r.index() == 1) {
-    close("handshake timed out");
-    co_return false;
+  // The first 20 bytes alone first: something that is not BitTorrent is refused early.
+  auto ec = co_await read_exact(in, 20, timer);
+  if (closed_) co_return outcome;
+  if (ec || !wire::handshake_prefix_valid({in, 20})) {
+    outcome.peer_closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+    outcome.error = ec ? "handshake: " + ec.message() : std::string("not a BitTorrent handshake");
+    co_return outcome;
   }
-  if (const auto ec = std::get<0>(std::get<0>(r)); ec || !wire::handshake_prefix_valid({in, 20})) {
-    close(ec ? "handshake: " + ec.message() : std::string("not a BitTorrent handshake"));
-    co_return false;
-  }
-  auto r2 = co_await (asio::async_read(socket_, asio::buffer(in + 20, 48), token) ||
-                      timer.async_wait(token));
-  if (closed_) co_return false;
-  if (r2.index() == 1 || std::get<0>(std::get<0>(r2))) {
-    close("handshake incomplete");
-    co_return false;
+  ec = co_await read_exact(in + 20, 48, timer);
+  if (closed_) co_return outcome;
+  if (ec) {
+    outcome.error = "handshake incomplete: " + ec.message();
+    co_return outcome;
   }
   auto hs = wire::parse_handshake({in, sizeof in});
   if (!hs) {
-    close(hs.error().message);
-    co_return false;
+    outcome.error = hs.error().message;
+  } else if (hs->info_hash != torrent_->info_hash()) {
+    outcome.error = "handshake for another torrent";
+  } else {
+    handshake = *hs;
+    outcome.ok = true;
   }
-  if (hs->info_hash != torrent_->info_hash()) {
-    close("handshake for another torrent");
-    co_return false;
-  }
-  handshake = *hs;
-  co_return true;
+  co_return outcome;
 }
 
 asio::awaitable<void> PeerConnection::reader() {
   auto self = shared_from_this();
-  rbuf_.resize(kReadBuffer);
+  // Bytes that arrived with the handshakes (MSE payload) are parsed before the first read.
+  rbuf_.resize(std::max(kReadBuffer, pending_.size()));
+  std::memcpy(rbuf_.data(), pending_.data(), pending_.size());
+  rbuf_end_ = pending_.size();
+  pending_ = std::string();
+  if (rbuf_end_ > 0) {
+    if (!drain_messages() || closed_) co_return;
+    torrent_->on_read_batch(*this);
+    if (closed_) co_return;
+  }
   for (;;) {
     auto [ec, n] = co_await socket_.async_read_some(
         asio::buffer(rbuf_.data() + rbuf_end_, rbuf_.size() - rbuf_end_), token);
     if (closed_) co_return;
     if (ec) co_return close(ec == asio::error::eof ? "closed by peer" : ec.message());
+    if (decrypt_) decrypt_->apply(rbuf_.data() + rbuf_end_, n);
     rbuf_end_ += n;
     last_recv_ = Clock::now();
     if (download_limit_ && download_limit_->limited()) {
@@ -222,6 +300,7 @@ asio::awaitable<void> PeerConnection::writer() {
       continue;
     }
     std::swap(out_, sending_);
+    if (encrypt_) encrypt_->apply(sending_.data(), sending_.size());  // in place, once
     // Under an upload limit, write in 64 KiB slices paid for one at a time, so the rate stays
     // smooth however much is queued.
     const bool limited = upload_limit_ && upload_limit_->limited();

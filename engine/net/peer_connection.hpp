@@ -23,6 +23,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "engine/bitfield.hpp"
+#include "engine/mse.hpp"
 #include "engine/piece_picker.hpp"
 #include "engine/wire.hpp"
 
@@ -30,6 +31,16 @@ namespace torfs {
 
 class TorrentImpl;
 class RateLimiter;
+
+// An incoming connection's encryption, negotiated by the listener (MSE/PE): RC4 ciphers for
+// the rest of the stream (both set, or neither for plaintext), and bytes the listener already
+// read and decrypted beyond the BitTorrent handshake.
+struct PeerCrypto {
+  std::optional<mse::Rc4> encrypt;
+  std::optional<mse::Rc4> decrypt;
+  std::string received;
+  bool mse_plaintext = false;  // MSE negotiated, plaintext selected (for logs)
+};
 
 class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
  public:
@@ -48,9 +59,11 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
                  bool outgoing);
   ~PeerConnection();
 
-  // Outgoing: connects (10 s), sends our handshake and reads theirs (10 s). Incoming: `theirs`
-  // was read by the listener; we answer with our handshake. Then runs until closed.
-  void start(std::optional<wire::Handshake> theirs);
+  // Outgoing: connects (10 s), negotiates encryption as SessionContext::encryption says
+  // (MSE, 10 s), sends our handshake and reads theirs (10 s); a peer that hangs up on the first
+  // try gets one more with or without MSE (not under require_rc4). Incoming: `theirs` (and
+  // `crypto`) come from the listener; we answer with our handshake. Then runs until closed.
+  void start(std::optional<wire::Handshake> theirs, PeerCrypto crypto = {});
   // Idempotent. The torrent's on_peer_closed() runs once, synchronously, on the first call.
   void close(std::string_view reason);
   bool closed() const { return closed_; }
@@ -70,7 +83,8 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   PeerKey key() const { return key_; }
   const tcp::endpoint& remote() const { return remote_; }
   bool outgoing() const { return outgoing_; }
-  std::string name() const;  // "1.2.3.4:5" for logs
+  std::string name() const;                                // "1.2.3.4:5" for logs
+  bool encrypted() const { return encrypt_.has_value(); }  // RC4 (MSE/PE) stream
 
   // --- protocol state, read and written by the torrent
   wire::Handshake handshake;  // theirs, once connected
@@ -113,9 +127,21 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   std::uint64_t unsolicited_bytes() const { return unsolicited_bytes_; }
 
  private:
+  struct HandshakeOutcome {
+    bool ok = false;
+    bool peer_closed = false;  // hung up before answering: worth a retry the other way
+    std::string error;
+  };
   boost::asio::awaitable<void> run(std::optional<wire::Handshake> theirs);
   void bind_to_listen_address();
-  boost::asio::awaitable<bool> exchange_handshakes(std::optional<wire::Handshake> theirs);
+  boost::asio::awaitable<bool> connect();  // false: closed
+  // Outgoing: MSE (when `encrypt`) and then the BitTorrent handshakes.
+  boost::asio::awaitable<HandshakeOutcome> outgoing_handshakes(bool encrypt);
+  boost::asio::awaitable<HandshakeOutcome> exchange_handshakes(
+      std::optional<wire::Handshake> theirs);
+  // Exactly n bytes of the (decrypted) stream, pending_ first; timed_out when `timer` fires.
+  boost::asio::awaitable<boost::system::error_code> read_exact(char* dst, std::size_t n,
+                                                               boost::asio::steady_timer& timer);
   boost::asio::awaitable<void> reader();
   boost::asio::awaitable<void> writer();
   boost::asio::awaitable<void> watchdog();
@@ -137,6 +163,12 @@ class PeerConnection : public std::enable_shared_from_this<PeerConnection> {
   bool writer_waiting_ = false;
   std::vector<char> rbuf_;
   std::size_t rbuf_end_ = 0;
+  // MSE/PE under RC4: every byte read is decrypted in place, every byte written encrypted in
+  // place just before it goes out. Plaintext: both empty.
+  std::optional<mse::Rc4> encrypt_;
+  std::optional<mse::Rc4> decrypt_;
+  std::string pending_;         // decrypted bytes read during the handshakes, not yet parsed
+  bool mse_plaintext_ = false;  // MSE negotiated, plaintext selected
   std::vector<char> out_;
   std::vector<char> sending_;
   Clock::time_point last_recv_{};

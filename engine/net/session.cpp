@@ -18,6 +18,7 @@
 #include "engine/net/disk_pool.hpp"
 #include "engine/net/lsd.hpp"
 #include "engine/net/metadata_service.hpp"
+#include "engine/net/mse_socket.hpp"
 #include "engine/net/resume.hpp"
 #include "engine/net/session_context.hpp"
 #include "engine/net/torrent_impl.hpp"
@@ -89,6 +90,8 @@ struct Session::Impl {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> handle_incoming(tcp::socket socket);
+  asio::awaitable<void> accept_encrypted(tcp::socket socket, std::string_view received,
+                                         asio::steady_timer& deadline);
   void shutdown_on_engine();
   void start_dht(const tcp::endpoint& listen, const std::filesystem::path& db);
   void start_lsd(const tcp::endpoint& listen);
@@ -161,13 +164,16 @@ asio::awaitable<void> Session::Impl::handle_incoming(tcp::socket socket) {
   char in[wire::kHandshakeSize];
   asio::steady_timer timer(*io);
   timer.expires_after(10s);
-  // First 20 bytes alone: anything but a plain BitTorrent handshake (e.g. MSE) is closed at
-  // once so the other side falls back quickly.
+  // First 20 bytes alone: anything but a plain BitTorrent handshake is taken for MSE/PE (it
+  // starts with the 96-byte Ya), and plain ones are refused at once under require_rc4.
   auto r =
       co_await (asio::async_read(socket, asio::buffer(in, 20), token) || timer.async_wait(token));
-  if (r.index() == 1 || std::get<0>(std::get<0>(r)) || !wire::handshake_prefix_valid({in, 20})) {
+  if (r.index() == 1 || std::get<0>(std::get<0>(r))) co_return;
+  if (!wire::handshake_prefix_valid({in, 20})) {
+    co_await accept_encrypted(std::move(socket), std::string_view(in, 20), timer);
     co_return;
   }
+  if (config.encryption == EncryptionPolicy::require_rc4) co_return;
   auto r2 = co_await (asio::async_read(socket, asio::buffer(in + 20, 48), token) ||
                       timer.async_wait(token));
   if (r2.index() == 1 || std::get<0>(std::get<0>(r2))) co_return;
@@ -176,6 +182,37 @@ asio::awaitable<void> Session::Impl::handle_incoming(tcp::socket socket) {
   auto it = torrents.find(hs->info_hash);
   if (it == torrents.end()) co_return;
   it->second->add_incoming(std::move(socket), *hs);
+}
+
+// The receiver side of MSE/PE for whichever of our torrents the peer names, then the peer's
+// BitTorrent handshake, carried in the initial payload or sent right after the negotiation.
+asio::awaitable<void> Session::Impl::accept_encrypted(tcp::socket socket, std::string_view received,
+                                                      asio::steady_timer& deadline) {
+  const EncryptionPolicy policy = config.encryption;
+  mse::Receiver receiver(
+      [this](const Sha1Hash& req2) -> std::optional<Sha1Hash> {
+        for (const auto& entry : torrents)
+          if (mse::req2_hash(entry.first) == req2) return entry.first;
+        return std::nullopt;
+      },
+      mse_methods(policy), policy != EncryptionPolicy::prefer_plaintext);
+  MseExchange x = co_await run_mse(socket, receiver, received, deadline);
+  if (!x.established) {
+    log(LogLevel::debug, "incoming connection: ", x.error);
+    co_return;
+  }
+  mse::Established& e = *x.established;
+  if (auto error = co_await read_payload(socket, e, wire::kHandshakeSize, deadline);
+      !error.empty()) {
+    co_return;
+  }
+  auto hs = wire::parse_handshake(std::string_view(e.payload).substr(0, wire::kHandshakeSize));
+  if (!hs || hs->info_hash != e.info_hash) co_return;
+  auto it = torrents.find(hs->info_hash);
+  if (it == torrents.end()) co_return;
+  PeerCrypto crypto{std::move(e.encrypt), std::move(e.decrypt),
+                    e.payload.substr(wire::kHandshakeSize), e.method == mse::kPlaintext};
+  it->second->add_incoming(std::move(socket), *hs, std::move(crypto));
 }
 
 void Session::Impl::shutdown_on_engine() {
@@ -235,8 +272,13 @@ void Session::Impl::start_dht(const tcp::endpoint& listen, const std::filesystem
 void Session::Impl::start_lsd(const tcp::endpoint& listen) {
   LsdConfig config;
   config.ttl = this->config.lsd_multicast_ttl;
-  if (listen.address().is_v4() && !listen.address().is_unspecified())
-    config.interface_address = listen.address().to_string();
+  // IPv4 group for an IPv4 or dual-stack ([::]) listener, IPv6 group for an IPv6 one; each on
+  // the listen address's interface when it is a specific address.
+  const asio::ip::address addr = listen.address();
+  config.ipv4 = addr.is_v4() || addr.is_unspecified();
+  config.ipv6 = addr.is_v6();
+  if (!addr.is_unspecified())
+    (addr.is_v4() ? config.interface_address : config.interface_address6) = addr.to_string();
   auto node = std::make_unique<LocalDiscovery>(
       *io, config, [this](const Sha1Hash& hash, const Endpoint& peer) {
         if (auto it = torrents.find(hash); it != torrents.end())
@@ -246,6 +288,7 @@ void Session::Impl::start_lsd(const tcp::endpoint& listen) {
     log(LogLevel::warning, r.error().message);
     return;
   }
+  if (!node->unavailable().empty()) log(LogLevel::warning, node->unavailable());
   lsd = std::move(node);
   ctx->lsd = lsd.get();
 }
@@ -297,12 +340,13 @@ Result<void> Session::start() {
                                : std::max(2u, std::thread::hardware_concurrency());
   s.disk = std::make_unique<DiskPool>(threads);
   s.ctx = std::unique_ptr<SessionContext>(new SessionContext{
-      s.io, *s.io, *s.disk, *s.store, s.log, {}, 0, {}, 50, 0, nullptr, nullptr, {}});
+      .io_owner = s.io, .io = *s.io, .disk = *s.disk, .store = *s.store, .log = s.log});
   if (!ep.address().is_unspecified()) s.ctx->bind_address = *listen;
   s.ctx->peer_id = make_peer_id();
   s.ctx->listen_port = s.port;
   s.ctx->max_peers = std::max<std::uint32_t>(1, s.config.max_peers_per_torrent);
   s.ctx->announce_key = std::random_device{}();
+  s.ctx->encryption = s.config.encryption;
   s.upload_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_upload_rate);
   s.download_limit = std::make_unique<RateLimiter>(*s.io, s.config.max_download_rate);
   s.ctx->upload_limit = s.upload_limit.get();

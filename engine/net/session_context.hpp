@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -61,14 +62,14 @@ struct SessionContext {
   std::uint16_t listen_port = 0;
   // The listen address when it is a specific one (not 0.0.0.0 / ::): outgoing peer connections
   // leave from it, so peers see the address we accept connections on.
-  std::optional<Endpoint> bind_address;
+  std::optional<Endpoint> bind_address{};
   std::uint32_t max_peers = 50;
   std::uint32_t announce_key = 0;
   // Session-wide rate limits (SessionConfig::max_upload_rate / max_download_rate).
   RateLimiter* upload_limit = nullptr;
   RateLimiter* download_limit = nullptr;
   // IP addresses (v4 in the first 4 bytes) banned for this session for sending bad data.
-  std::set<std::array<std::uint8_t, 16>> banned;
+  std::set<std::array<std::uint8_t, 16>> banned{};
   // The session's DHT node (SessionConfig::dht_enabled), or null.
   DhtNode* dht = nullptr;
   // The session's local service discovery (SessionConfig::lsd_enabled), or null.
@@ -76,6 +77,15 @@ struct SessionContext {
   // The session's cache budget (SessionConfig::cache_size; unlimited when 0). Never null once
   // the session started.
   CacheBudget* cache = nullptr;
+  // SessionConfig::encryption, for outgoing connections (PeerConnection).
+  EncryptionPolicy encryption = EncryptionPolicy::prefer_plaintext;
+  // The peers a successful magnet metadata fetch knew (x.pe, --peer, trackers, DHT), handed to
+  // the torrent added next for that info-hash (TorrentImpl::start) so that it does not wait for
+  // its own announces: a magnet with only x.pe peers has no other way to find them. Engine
+  // thread; at most kMaxRememberedFetches entries of at most kMaxRememberedPeers each.
+  static constexpr std::size_t kMaxRememberedFetches = 16;
+  static constexpr std::size_t kMaxRememberedPeers = 200;
+  std::map<Sha1Hash, std::vector<Endpoint>> metadata_peers{};
 };
 
 }  // namespace torfs

@@ -171,6 +171,11 @@ void TorrentImpl::start() {
       ctx_.log(LogLevel::warning, metainfo_.name, ": ignoring malformed peer address '", text, "'");
     }
   }
+  if (auto it = ctx_.metadata_peers.find(metainfo_.info_hash); it != ctx_.metadata_peers.end()) {
+    for (const Endpoint& ep : it->second)
+      retry_.try_emplace(ep, Retry{now, 0, false});
+    ctx_.metadata_peers.erase(it);
+  }
   if (config_.use_trackers && !metainfo_.tracker_tiers.empty()) {
     auto self = this;
     TrackerConfig tracker_config;  // announces leave from a specific listen address, if any
@@ -357,7 +362,8 @@ void TorrentImpl::connect_more() {
   }
 }
 
-void TorrentImpl::add_incoming(tcp::socket socket, const wire::Handshake& theirs) {
+void TorrentImpl::add_incoming(tcp::socket socket, const wire::Handshake& theirs,
+                               PeerCrypto crypto) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec || stopping_ || peers_.size() >= ctx_.max_peers || is_banned(remote) ||
@@ -370,7 +376,7 @@ void TorrentImpl::add_incoming(tcp::socket socket, const wire::Handshake& theirs
   auto peer = std::make_shared<PeerConnection>(*this, std::move(socket), key, remote, false);
   peers_.emplace(key, peer);
   peer_endpoints_.emplace(key, remote);
-  peer->start(theirs);
+  peer->start(theirs, std::move(crypto));
 }
 
 bool TorrentImpl::is_banned(const tcp::endpoint& ep) const {

@@ -78,7 +78,8 @@ class TorrentImpl final : public Torrent, public std::enable_shared_from_this<To
   }
   // Stops everything (bounded), flushes completion to SQLite, then calls done().
   void stop(std::function<void()> done);
-  void add_incoming(tcp::socket socket, const wire::Handshake& theirs);
+  // `crypto`: the connection's MSE/PE state when the listener negotiated encryption.
+  void add_incoming(tcp::socket socket, const wire::Handshake& theirs, PeerCrypto crypto = {});
   const Sha1Hash& info_hash() const { return metainfo_.info_hash; }
   // Peers from local service discovery (torrent_dht.cpp); ignored for private torrents.
   void add_discovered_peers(const std::vector<Endpoint>& peers);

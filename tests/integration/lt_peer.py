@@ -2,7 +2,8 @@
 """A libtorrent peer for tests and benchmarks: seeds or leeches one torrent on its own loopback
 address and writes its state as JSON to --status every 100 ms (port, progress, uploaded, ...).
 
-Settings follow what torfs speaks today: no uTP, no encryption, no DHT/LSD/UPnP."""
+Settings follow what torfs speaks: no uTP, no DHT/LSD/UPnP unless asked (--dht), and no
+protocol encryption unless asked (--encryption)."""
 import argparse
 import json
 import os
@@ -11,6 +12,9 @@ import sys
 import time
 
 import libtorrent as lt
+
+ENC_POLICY = {"forced": 0, "enabled": 1, "disabled": 2}  # libtorrent's enc_policy values
+ENC_LEVEL = {"plaintext": 1, "rc4": 2, "both": 3}
 
 
 def main():
@@ -29,6 +33,10 @@ def main():
     ap.add_argument("--dht", action="store_true",
                     help="enable libtorrent's DHT with the loopback-friendly settings")
     ap.add_argument("--dht-bootstrap", default="", help="HOST:PORT[,HOST:PORT...] DHT nodes")
+    ap.add_argument("--encryption", choices=["disabled", "enabled", "forced"], default="disabled",
+                    help="protocol encryption (MSE/PE) policy, both directions")
+    ap.add_argument("--enc-level", choices=["plaintext", "rc4", "both"], default="both",
+                    help="allowed_enc_level when encryption is enabled or forced")
     args = ap.parse_args()
 
     settings = {
@@ -36,8 +44,9 @@ def main():
         "outgoing_interfaces": args.ip,
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
-        "out_enc_policy": 2,
-        "in_enc_policy": 2,
+        "out_enc_policy": ENC_POLICY[args.encryption],
+        "in_enc_policy": ENC_POLICY[args.encryption],
+        "allowed_enc_level": ENC_LEVEL[args.enc_level],
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
