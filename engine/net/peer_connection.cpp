@@ -207,13 +207,16 @@ asio::awaitable<PeerConnection::HandshakeOutcome> PeerConnection::exchange_hands
   if (closed_) co_return outcome;
   if (ec || !wire::handshake_prefix_valid({in, 20})) {
     outcome.peer_closed = ec == asio::error::eof || ec == asio::error::connection_reset;
-    outcome.error = ec ? "handshake: " + ec.message() : std::string("not a BitTorrent handshake");
+    outcome.error = ec == asio::error::timed_out ? std::string("handshake timed out")
+                    : ec                         ? "handshake: " + ec.message()
+                                                 : std::string("not a BitTorrent handshake");
     co_return outcome;
   }
   ec = co_await read_exact(in + 20, 48, timer);
   if (closed_) co_return outcome;
   if (ec) {
-    outcome.error = "handshake incomplete: " + ec.message();
+    outcome.error = ec == asio::error::timed_out ? std::string("handshake timed out")
+                                                 : "handshake incomplete: " + ec.message();
     co_return outcome;
   }
   auto hs = wire::parse_handshake({in, sizeof in});
