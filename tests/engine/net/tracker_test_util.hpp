@@ -21,6 +21,7 @@
 #include "cache/sha1.hpp"
 #include "engine/bencode.hpp"
 #include "engine/net/tracker_manager.hpp"
+#include "engine/tracker_proto.hpp"
 
 namespace torfs::tracker_test {
 
@@ -70,17 +71,24 @@ inline std::uint16_t closed_port() {
   return free_port("127.0.0.6");
 }
 
-inline bool wait_for_tcp(const std::string& ip, std::uint16_t port, std::chrono::seconds limit) {
+// Connects to ip:port every 50 ms until `ready(socket)` says yes on a connected socket, or
+// `limit` passes.
+inline bool poll_tcp(const std::string& ip, std::uint16_t port, std::chrono::seconds limit,
+                     const std::function<bool(tcp::socket&)>& ready) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {
     asio::io_context io;
     tcp::socket s(io);
     boost::system::error_code ec;
     s.connect(tcp::endpoint(asio::ip::make_address(ip), port), ec);
-    if (!ec) return true;
+    if (!ec && ready(s)) return true;
     std::this_thread::sleep_for(50ms);
   }
   return false;
+}
+
+inline bool wait_for_tcp(const std::string& ip, std::uint16_t port, std::chrono::seconds limit) {
+  return poll_tcp(ip, port, limit, [](tcp::socket&) { return true; });
 }
 
 // opentracker starts serving before a thread of its own has read the whitelist: until then
@@ -92,31 +100,20 @@ inline Sha1Hash whitelist_probe() {
 }
 inline bool wait_for_whitelist(const std::string& ip, std::uint16_t port,
                                std::chrono::seconds limit) {
-  std::string escaped;
-  for (unsigned char c : whitelist_probe()) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    escaped += '%';
-    escaped += kHex[c >> 4];
-    escaped += kHex[c & 15];
-  }
-  const std::string request = "GET /announce?info_hash=" + escaped +
-                              "&peer_id=-TF0001-whitelistprb&port=1&uploaded=0&downloaded=0"
-                              "&left=0&compact=1 HTTP/1.0\r\n\r\n";
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    asio::io_context io;
-    tcp::socket s(io);
+  const Sha1Hash probe = whitelist_probe();
+  const std::string request =
+      "GET /announce?info_hash=" +
+      percent_encode({reinterpret_cast<const char*>(probe.data()), probe.size()}) +
+      "&peer_id=-TF0001-whitelistprb&port=1&uploaded=0&downloaded=0&left=0&compact=1 "
+      "HTTP/1.0\r\n\r\n";
+  return poll_tcp(ip, port, limit, [&](tcp::socket& s) {
     boost::system::error_code ec;
-    s.connect(tcp::endpoint(asio::ip::make_address(ip), port), ec);
-    if (!ec) asio::write(s, asio::buffer(request), ec);
+    asio::write(s, asio::buffer(request), ec);
     std::string reply;
     if (!ec) asio::read(s, asio::dynamic_buffer(reply), ec);  // until the tracker closes
-    if (reply.find("\r\n\r\nd") != std::string::npos &&
-        reply.find("not authorized") == std::string::npos)
-      return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
+    return reply.find("\r\n\r\nd") != std::string::npos &&
+           reply.find("not authorized") == std::string::npos;
+  });
 }
 
 // A child process (opentracker, openssl s_server) killed with its test, even on a crash.
