@@ -46,7 +46,8 @@ struct SessionConfig {
   std::function<void(LogLevel, std::string_view)> log;
   // Peers per torrent (outgoing + incoming).
   std::uint32_t max_peers_per_torrent = 50;
-  // Mainline DHT (BEP 5): one node per session on UDP, at the listen address with the same
+  // Mainline DHT (BEP 5): one node per address family on UDP (IPv4 for an IPv4 listen
+  // address, IPv6 for an IPv6 one, both for [::], BEP 32), at the listen address with the same
   // port number as the peer listener when free (else any port). Torrents that are not private
   // (BEP 27) look up and announce themselves through it; magnets find peers with it.
   bool dht_enabled = false;
