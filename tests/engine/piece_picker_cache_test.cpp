@@ -7,28 +7,14 @@
 #include <vector>
 
 #include "engine/piece_picker.hpp"
+#include "tests/engine/picker_test_util.hpp"
 
 namespace torfs {
 namespace {
 
-constexpr std::uint32_t kBlock = PiecePicker::kBlockSize;
-
-std::vector<BlockRef> pick(PiecePicker& pp, PeerKey peer, std::uint32_t n,
-                           Priority min_new = Priority::normal) {
-  PiecePicker::PickOptions o;
-  o.max_blocks = n;
-  o.min_new_priority = min_new;
-  std::vector<BlockRef> out;
-  pp.pick(nullptr, peer, o, out);
-  return out;
-}
-
-std::set<std::uint32_t> pieces_of(const std::vector<BlockRef>& blocks) {
-  std::set<std::uint32_t> s;
-  for (auto& b : blocks)
-    s.insert(b.piece.value());
-  return s;
-}
+using testing::kBlock;
+using testing::pick;
+using testing::pieces_of;
 
 TEST(PiecePickerCache, EvictedPieceIsWantedAgainUnlessHeld) {
   PiecePicker pp(4, kBlock, 4 * kBlock, 1);
@@ -81,7 +67,7 @@ TEST(PiecePickerCache, MinNewPriorityStartsOnlyReadersPiecesButFinishesStartedOn
   pp.set_priority(PieceIndex(urgent), Priority::now, PiecePicker::Clock::now());
   pp.set_priority(PieceIndex(ahead), Priority::readahead);
 
-  const auto full = pick(pp, 1, 100, Priority::readahead);
+  const auto full = pick(pp, 1, 100, nullptr, {}, Priority::readahead);
   EXPECT_EQ(pieces_of(full), (std::set<std::uint32_t>{started, urgent, ahead}));
   // No other background piece was started.
   for (std::uint32_t p = 0; p < 6; ++p) {

@@ -6,34 +6,17 @@
 #include <set>
 #include <vector>
 
+#include "tests/engine/picker_test_util.hpp"
+
 namespace torfs {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = PiecePicker::Clock;
-constexpr std::uint32_t kBlock = PiecePicker::kBlockSize;
-
-PiecePicker::PickOptions opts(std::uint32_t n, Clock::time_point now = Clock::time_point{}) {
-  PiecePicker::PickOptions o;
-  o.max_blocks = n;
-  o.now = now;
-  return o;
-}
-
-std::vector<BlockRef> pick(PiecePicker& pp, PeerKey peer, std::uint32_t n,
-                           const Bitfield* has = nullptr,
-                           Clock::time_point now = Clock::time_point{}) {
-  std::vector<BlockRef> out;
-  pp.pick(has, peer, opts(n, now), out);
-  return out;
-}
-
-std::set<std::uint32_t> pieces_of(const std::vector<BlockRef>& blocks) {
-  std::set<std::uint32_t> s;
-  for (auto& b : blocks)
-    s.insert(b.piece.value());
-  return s;
-}
+using testing::kBlock;
+using testing::pick;
+using testing::pick_options;
+using testing::pieces_of;
 
 // Receives every block of piece p from `peer`; returns whether the last one completed it.
 bool receive_piece(PiecePicker& pp, std::uint32_t p, PeerKey peer) {
@@ -145,7 +128,7 @@ TEST(PiecePicker, JoinsOthersPiecesWhenNewPiecesHeldBack) {
   PiecePicker pp(10, 8 * kBlock, 80 * kBlock, 5);
   auto a = pick(pp, 1, 2);
   std::vector<BlockRef> b;
-  auto o = opts(4);
+  auto o = pick_options(4);
   o.allow_new_pieces = false;
   pp.pick(nullptr, 2, o, b);
   ASSERT_EQ(b.size(), 4u);
@@ -206,7 +189,7 @@ TEST(PiecePicker, NoEndgameWhileNewPiecesHeldBack) {
   PiecePicker pp(4, 2 * kBlock, 8 * kBlock, 1);
   pick(pp, 1, 2);
   std::vector<BlockRef> out;
-  auto o = opts(10);
+  auto o = pick_options(10);
   o.allow_new_pieces = false;
   pp.pick(nullptr, 2, o, out);
   EXPECT_TRUE(out.empty());
@@ -229,7 +212,7 @@ TEST(PiecePicker, TimeCriticalDuplicateWhenLate) {
 TEST(PiecePicker, SnubbedPeersGetOneBlockAndNoDuplicates) {
   PiecePicker pp(2, 2 * kBlock, 4 * kBlock, 1);
   std::vector<BlockRef> out;
-  auto o = opts(10);
+  auto o = pick_options(10);
   o.snubbed = true;
   pp.pick(nullptr, 1, o, out);
   EXPECT_EQ(out.size(), 1u);
@@ -313,7 +296,7 @@ TEST(PiecePicker, ManyPiecesWholeDownload) {
   std::vector<BlockRef> got;
   for (int round = 0; round < 10000 && !pp.complete(); ++round) {
     got.clear();
-    pp.pick(nullptr, 1 + round % 3, opts(16), got);
+    pp.pick(nullptr, 1 + round % 3, pick_options(16), got);
     for (auto& b : got) {
       auto r = pp.mark_received(b, 1 + round % 3);
       if (r.piece_complete) pp.piece_passed(b.piece);
